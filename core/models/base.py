@@ -1,0 +1,71 @@
+"""Base class of every quality model, and the per-face inputs a model can ask for.
+
+A model declares in :class:`ModelInfo` which inputs it consumes:
+
+* ``"aligned"``   - ``(B, 3, S, S)`` float RGB in [0, 1], the face aligned by ``alignment``
+  (``"gfiqa"``: eye-midpoint, 4x eye distance; ``"arcface"``: 5-point template) at ``input_size``;
+* ``"landmarks"`` - ``(B, 68, 2)`` iBUG landmarks in the aligned frame, divided by ``S``;
+* ``"grid_crop"`` - ``(B, 3, 128, 128)`` un-resampled pixels around the face, cut on the
+  8-pixel JPEG block grid of the original image (for compression measures).
+
+``forward(batch) -> (B,)`` raw scores in ``info.score_range``; :meth:`QualityModel.to_mos`
+maps them onto the common 0..1 higher-is-better MOS scale.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    description: str
+    score_range: tuple[float, float] = (0.0, 1.0)
+    lower_better: bool = False
+    inputs: tuple[str, ...] = ("aligned",)
+    alignment: str = "gfiqa"
+    input_size: int = 512
+    paper: str = ""
+    trainable: bool = False
+    extras: tuple[str, ...] = field(default_factory=tuple)  # names of extra per-face outputs
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class QualityModel(nn.Module):
+    """A face quality model: ``forward(batch: dict) -> (B,)`` raw scores."""
+
+    info: ModelInfo
+
+    def __init__(self, **config):
+        super().__init__()
+        self.config = dict(config)  # JSON-serialisable constructor arguments
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def extras(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Optional named ``(B,)`` side outputs (e.g. head-pose angles)."""
+        return {}
+
+    def to_mos(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw scores -> 0..1, higher better."""
+        lo, hi = self.info.score_range
+        mos = (raw - lo) / (hi - lo)
+        return (1.0 - mos if self.info.lower_better else mos).clamp(0.0, 1.0)
+
+    @property
+    def device(self) -> torch.device:
+        for t in list(self.parameters()) + list(self.buffers()):
+            return t.device
+        return getattr(self, "_device", torch.device("cpu"))
+
+    def _apply(self, fn, *args, **kwargs):  # track device for parameter-free models
+        out = super()._apply(fn, *args, **kwargs)
+        probe = fn(torch.zeros(()))
+        self._device = probe.device
+        return out
