@@ -5,9 +5,12 @@ blurriness, JPEG compression, head pose, and their combination". The paper names
 but not their formulas, so each is a standard, published measure, batched in torch:
 
 * ``perceptual-blur``  - variance of the Laplacian (Pech-Pacheco et al. 2000) on the inner
-  face of the GFIQA-aligned crop (256 px), log-compressed and mapped to 0..1 by a logistic
-  whose centre/width are buffers (calibrated on LFW clean vs. Gaussian-blurred faces, see
-  ``benchmarks/calibrate_perceptual.py``).
+  face of the GFIQA-aligned crop at its native 512 px (so a small, upsampled face reads as
+  blurred, as people see it), after a 3x3 binomial pre-smoothing that keeps film grain and
+  sensor noise from passing for detail; ``log(var + 0.01)``-compressed and mapped to 0..1 by a logistic whose
+  centre/width are buffers. Calibrated (``benchmarks/calibrate_perceptual.py``) so the median
+  modern high-resolution photo (deepface-identities) sits at 0.85 and an LFW face blurred with
+  a Gaussian of sigma 1 at 0.15; clean LFW news faces (small, JPEG'd) then land near 0.3.
 * ``perceptual-jpeg``  - the no-reference JPEG quality model of Wang, Sheikh & Bovik (ICIP
   2002): blockiness B, activity A and zero-crossing rate Z on the 8x8 grid of the original
   pixels, ``S = a + b B^g1 A^g2 Z^g3`` with their published constants (S ~ 1..10), mapped
@@ -44,7 +47,7 @@ BLUR_INFO = ModelInfo(
     description="Sharpness: log variance of the Laplacian on the aligned inner face (training-free).",
     inputs=("aligned",),
     alignment="gfiqa",
-    input_size=256,
+    input_size=512,
     paper=PAPER,
     extras=("log_laplacian_var",),
 )
@@ -53,20 +56,22 @@ BLUR_INFO = ModelInfo(
 class BlurQuality(QualityModel):
     info = BLUR_INFO
 
-    def __init__(self, centre: float = 4.3, width: float = 0.55):
+    def __init__(self, centre: float = 0.86, width: float = 1.44):
         super().__init__(centre=centre, width=width)
         self.register_buffer("centre", torch.tensor(float(centre)))
         self.register_buffer("width", torch.tensor(float(width)))
-        k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-        self.register_buffer("kernel", k.view(1, 1, 3, 3), persistent=False)
+        lap = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+        b = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("laplacian", lap.view(1, 1, 3, 3), persistent=False)
+        self.register_buffer("smooth", (b[:, None] * b[None] / 16.0).view(1, 1, 3, 3), persistent=False)
 
     def log_laplacian_var(self, aligned: torch.Tensor) -> torch.Tensor:
         grey = rgb_to_grey255(aligned)
         s = grey.shape[-1]
         # inner face of a GFIQA crop: eyes at y=0.5 S, x=0.375/0.625 S; chin near 0.85 S
         inner = grey[..., int(0.30 * s) : int(0.86 * s), int(0.25 * s) : int(0.75 * s)]
-        lap = F.conv2d(inner, self.kernel.to(grey.dtype))
-        return torch.log1p(lap.flatten(1).var(dim=1))
+        lap = F.conv2d(F.conv2d(inner, self.smooth.to(grey.dtype)), self.laplacian.to(grey.dtype))
+        return torch.log(lap.flatten(1).var(dim=1) + 0.01)  # 0.01: floor for flat patches
 
     def forward(self, batch):
         raw = self.log_laplacian_var(batch["aligned"])
@@ -213,7 +218,7 @@ COMBINED_INFO = ModelInfo(
     description="Geometric mean of blur, JPEG and pose quality (tinyFQnet's 'Combination'; training-free).",
     inputs=("aligned", "grid_crop", "landmarks"),
     alignment="gfiqa",
-    input_size=256,
+    input_size=512,
     paper=PAPER,
     extras=("blur", "jpeg", "pose", "yaw", "pitch"),
 )
@@ -222,7 +227,7 @@ COMBINED_INFO = ModelInfo(
 class CombinedQuality(QualityModel):
     info = COMBINED_INFO
 
-    def __init__(self, blur_centre: float = 4.3, blur_width: float = 0.55):
+    def __init__(self, blur_centre: float = 0.86, blur_width: float = 1.44):
         super().__init__(blur_centre=blur_centre, blur_width=blur_width)
         self.blur = BlurQuality(blur_centre, blur_width)
         self.jpeg = JpegQuality()
