@@ -54,6 +54,13 @@ def logistic4(x, b1, b2, b3, b4):
     return (b1 - b2) / (1.0 + np.exp(-(np.asarray(x) - b3) / abs(b4))) + b2
 
 
+def _logistic4_jac(x, b1, b2, b3, b4):
+    # analytic Jacobian: finite differences stall when a parameter starts at ~0
+    s = 1.0 / (1.0 + np.exp(-(np.asarray(x) - b3) / abs(b4)))
+    ds = s * (1.0 - s)
+    return np.stack([s, 1.0 - s, -(b1 - b2) * ds / abs(b4), -(b1 - b2) * ds * (np.asarray(x) - b3) * np.sign(b4) / b4**2], axis=1)
+
+
 def fit_logistic4(pred, mos) -> np.ndarray:
     """Least-squares parameters ``(b1, b2, b3, b4)`` mapping predictions onto MOS."""
     p, m = _pair(pred, mos)
@@ -63,7 +70,7 @@ def fit_logistic4(pred, mos) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            params, _ = optimize.curve_fit(logistic4, p, m, p0=start, maxfev=20000)
+            params, _ = optimize.curve_fit(logistic4, p, m, p0=start, jac=_logistic4_jac, maxfev=20000)
         except RuntimeError:  # no convergence: keep the start (a monotone map)
             params = np.asarray(start)
     return np.asarray(params, np.float64)
