@@ -1,0 +1,1 @@
+"""Gradio apps of FaceIQA Studio (thin: all work happens in ``core``)."""

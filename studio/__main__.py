@@ -1,0 +1,17 @@
+"""``python -m studio``: start the Gradio upload-and-score app."""
+import argparse
+
+from .app import build_app
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m studio")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--share", action="store_true")
+    args = ap.parse_args()
+    build_app().launch(server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Upload-and-score demo: boxes, landmarks and a quality score per face.
+
+Run with ``faceiqa studio`` (or ``python -m studio``). Also the entry point of a Hugging
+Face Space (``app = build_app()``).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from core import DEFAULT_MODEL, FaceIQAError, Scorer, list_models
+
+SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
+COLOURS = {"Bad": (220, 40, 40), "Poor": (240, 130, 30), "Fair": (230, 200, 40), "Good": (120, 200, 60), "Excellent": (30, 170, 90)}
+TABLE_COLUMNS = ["face", "score", "category", "raw", "detector conf.", "backend", "box", "details"]
+
+
+@lru_cache(maxsize=4)
+def get_scorer(model: str) -> Scorer:
+    """One scorer per model, built on first use and kept."""
+    return Scorer(model)
+
+
+def draw_results(image: np.ndarray, result) -> np.ndarray:
+    """Boxes, 68 landmarks and ``#i 0.87 Excellent`` labels drawn on a copy of ``image``."""
+    out = image.copy()
+    thick = max(2, round(max(image.shape[:2]) / 400))
+    for f in result.faces:
+        colour = COLOURS[f.category]
+        x1, y1, x2, y2 = (int(round(v)) for v in f.box)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
+        for x, y in f.landmarks:
+            cv2.circle(out, (int(x), int(y)), max(1, thick - 1), (255, 255, 255), -1)
+        label = f"#{f.index} {f.score:.2f} {f.category}"
+        scale = max(0.4, max(image.shape[:2]) / 1400)
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        ty = max(y1, th + 6)
+        cv2.rectangle(out, (x1, ty - th - 6), (x1 + tw + 6, ty), colour, -1)
+        cv2.putText(out, label, (x1 + 3, ty - 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
+    return out
+
+
+def score_image(image: np.ndarray | None, model: str = DEFAULT_MODEL, faces: str = "all", aligned: bool = False):
+    """Gradio callback: (annotated image, per-face table, aligned crops, status line)."""
+    import gradio as gr  # noqa: PLC0415
+
+    if image is None:
+        raise gr.Error("Upload a photo first.")
+    try:
+        result = get_scorer(model).assess(image, faces=faces, aligned=aligned, keep_crops=True)
+    except FaceIQAError as exc:
+        raise gr.Error(str(exc)) from exc
+    rows = [
+        {
+            "face": f.index, "score": round(f.score, 3), "category": f.category, "raw": round(f.raw, 4),
+            "detector conf.": round(f.detection_confidence, 2), "backend": f.backend,
+            "box": ", ".join(f"{v:.0f}" for v in f.box),
+            "details": ", ".join(f"{k}={v:.2f}" for k, v in f.extras.items()),
+        }
+        for f in result.faces
+    ]
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    crops = [(f.aligned, f"#{f.index}: {f.score:.2f} {f.category}") for f in result.faces if f.aligned is not None]
+    if result.faces:
+        status = f"{len(result.faces)} face(s) scored with {result.model} (0..1, higher is better)."
+    else:
+        status = "No face found. Tick 'already aligned' if this is a face crop."
+    return draw_results(np.asarray(image), result), table, crops, status
+
+
+def score_on_change(image, model=DEFAULT_MODEL, faces="all", aligned=False):
+    """Like :func:`score_image`, but a cleared image just clears the outputs."""
+    if image is None:
+        return None, pd.DataFrame(columns=TABLE_COLUMNS), [], ""
+    return score_image(image, model, faces, aligned)
+
+
+def build_app(default_model: str = DEFAULT_MODEL):
+    """The Gradio Blocks app."""
+    import gradio as gr  # noqa: PLC0415
+
+    names = [i.name for i in list_models()]
+    with gr.Blocks(title="FaceIQA Studio") as app:
+        gr.Markdown("# FaceIQA Studio\nUpload a photo: every face is detected, aligned and scored "
+                    "(0..1, GFIQA categories Bad / Poor / Fair / Good / Excellent).")
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(type="numpy", label="Photo", image_mode="RGB")
+                model = gr.Dropdown(names, value=default_model, label="Model")
+                faces = gr.Radio(["all", "largest"], value="all", label="Faces")
+                aligned = gr.Checkbox(False, label="already aligned face crop (skip detection)")
+                run = gr.Button("Score", variant="primary")
+            with gr.Column(scale=2):
+                annotated = gr.Image(type="numpy", label="Faces and scores")
+                status = gr.Markdown()
+                table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per face", interactive=False)
+                crops = gr.Gallery(label="Aligned faces the model saw", columns=4, height=220)
+        samples = sorted(str(p) for p in SAMPLES.glob("*.jpg"))
+        if samples:
+            gr.Examples([[p] for p in samples], inputs=[image], label="Samples")
+        outputs = [annotated, table, crops, status]
+        run.click(score_image, [image, model, faces, aligned], outputs)
+        image.change(score_on_change, [image, model, faces, aligned], outputs)  # uploads and examples
+    return app

@@ -1,0 +1,25 @@
+import pandas as pd
+import pytest
+
+from conftest import SAMPLES
+from core.cli import main
+from core.errors import FaceIQAError
+from core.explore import load_scores, score_histogram, status_counts, worst_faces
+
+
+def test_explore_scores_table(tmp_path):
+    out = tmp_path / "s.csv"
+    assert main(["score", str(SAMPLES), "--out", str(out), "-q"]) == 0
+    df = load_scores(out)
+    counts = status_counts(df)
+    assert counts.to_dict() == {"ok": 5, "no_face": 1, "error": 0}
+    fig = score_histogram(df)
+    assert sum(len(t.x) for t in fig.data) == 6  # six faces across the category traces
+    worst = worst_faces(df, 2)
+    assert len(worst) == 2 and worst.score.max() <= df[df.status == "ok"].score.nsmallest(2).max()
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"a": [1]}).to_csv(bad, index=False)
+    with pytest.raises(FaceIQAError, match="not a faceiqa scores table"):
+        load_scores(bad)
+    with pytest.raises(FaceIQAError, match="no such scores file"):
+        load_scores(tmp_path / "none.csv")
