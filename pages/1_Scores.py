@@ -26,7 +26,7 @@ c1.metric("faces scored", int((df.status == "ok").sum()))
 c2.metric("files ok", int(counts["ok"]))
 c3.metric("no face", int(counts["no_face"]))
 c4.metric("errors", int(counts["error"]))
-st.plotly_chart(score_histogram(df), use_container_width=True)
+st.plotly_chart(score_histogram(df), width="stretch")
 
 st.subheader("Lowest scores")
 worst = worst_faces(df, 12)
@@ -34,7 +34,7 @@ cols = st.columns(6)
 for i, row in enumerate(worst.itertuples()):
     try:
         crop = Image.open(row.path).convert("RGB").crop((row.x1, row.y1, row.x2, row.y2))
-        cols[i % 6].image(crop, caption=f"{row.score:.2f} {row.category}", use_container_width=True)
+        cols[i % 6].image(crop, caption=f"{row.score:.2f} {row.category}", width="stretch")
     except OSError:
         cols[i % 6].write(f"{row.path} (unreadable)")
-st.dataframe(df, use_container_width=True)
+st.dataframe(df, width="stretch")

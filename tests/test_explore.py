@@ -23,3 +23,19 @@ def test_explore_scores_table(tmp_path):
         load_scores(bad)
     with pytest.raises(FaceIQAError, match="no such scores file"):
         load_scores(tmp_path / "none.csv")
+
+
+def test_scores_page_renders(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+
+    out = tmp_path / "s.csv"
+    assert main(["score", str(SAMPLES), "--out", str(out), "-q"]) == 0
+    at = AppTest.from_file(str(REPO / "pages" / "1_Scores.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    at.text_input[0].input(str(out)).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"faces scored": "6", "files ok": "5", "no face": "1", "errors": "0"}
