@@ -1,0 +1,125 @@
+"""Dataset statistics: image measures (GFIQA section III-D), skin tone (ITA), MOS bins.
+
+* brightness - mean grey level (0..255);
+* sharpness  - log of the mean gradient magnitude (Sobel, grey 0..255); ``log(mean + 1)``
+  so a flat image gives 0 instead of -inf;
+* contrast   - ``std(I) / kurtosis(I) ** 0.25`` (Pearson kurtosis, 3 for a Gaussian); a flat
+  image has std 0 and contrast 0 by definition;
+* skin tone  - Individual Typology Angle ``ITA = atan((L* - 50) / b*) * 180 / pi`` (Chardon
+  et al. 1991) on the median CIELAB value of landmark-defined skin regions (both cheeks and
+  the forehead above the brows), mapped to the six ITA classes, to Fitzpatrick-like types
+  I..VI (one per class, the usual correspondence) and to DSL-FIQA Table 1's Light (I-II) /
+  Medium (III-IV) / Dark (V-VI).
+
+Everything works on arrays; :func:`image_stats` takes one RGB image, :func:`batch_image_stats`
+many same-size images at once (vectorised).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .api import CATEGORIES, category
+
+#: ITA class lower bounds (degrees), lightest first (Chardon, Cretois & Bourliere 1991).
+ITA_CLASSES = (("very light", 55.0), ("light", 41.0), ("intermediate", 28.0), ("tan", 10.0), ("brown", -30.0), ("dark", -math.inf))
+FITZPATRICK = {"very light": "I", "light": "II", "intermediate": "III", "tan": "IV", "brown": "V", "dark": "VI"}
+DSL_GROUP = {"I": "Light", "II": "Light", "III": "Medium", "IV": "Medium", "V": "Dark", "VI": "Dark"}
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma, float64 0..255, of an RGB uint8 image or a batch (..., H, W, 3)."""
+    return np.asarray(image, np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def batch_image_stats(images: np.ndarray) -> dict[str, np.ndarray]:
+    """brightness, sharpness, contrast of a batch ``(N, H, W, 3)`` uint8 (vectorised)."""
+    g = grey(images)
+    n = g.shape[0]
+    flat = g.reshape(n, -1)
+    brightness = flat.mean(1)
+    if g.shape[1] < 3 or g.shape[2] < 3:
+        raise ValueError(f"images must be at least 3x3, got {g.shape[1:]}")
+    dx = g[:, :, 2:] - g[:, :, :-2]
+    sx = dx[:, :-2] + 2 * dx[:, 1:-1] + dx[:, 2:]  # Sobel x, (N, H-2, W-2)
+    dy = g[:, 2:, :] - g[:, :-2, :]
+    sy = dy[:, :, :-2] + 2 * dy[:, :, 1:-1] + dy[:, :, 2:]  # Sobel y
+    mag = np.sqrt(sx**2 + sy**2) / 8.0  # a unit ramp has magnitude 1
+    sharpness = np.log(mag.reshape(n, -1).mean(1) + 1.0)
+    std = flat.std(1)
+    centred = flat - brightness[:, None]
+    m4 = (centred**4).mean(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kurt = np.where(std > 1e-9, m4 / np.maximum(std, 1e-12) ** 4, np.nan)
+        contrast = np.where(std > 1e-9, std / kurt**0.25, 0.0)
+    return {"brightness": brightness, "sharpness": sharpness, "contrast": contrast}
+
+
+def image_stats(image: np.ndarray) -> dict[str, float]:
+    """brightness, sharpness, contrast of one RGB image."""
+    return {k: float(v[0]) for k, v in batch_image_stats(np.asarray(image)[None]).items()}
+
+
+def skin_region_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean mask of both cheeks and the forehead, from 68 iBUG landmarks."""
+    import cv2  # noqa: PLC0415
+
+    lm = np.asarray(landmarks, np.float64)
+    mask = np.zeros(shape[:2], np.uint8)
+    eye_dist = np.linalg.norm(lm[36:42].mean(0) - lm[42:48].mean(0))
+    # cheeks: between the lower eyelid, the nose side and the jaw
+    for poly in ((1, 2, 3, 31, 40, 41), (15, 14, 13, 35, 47, 46)):
+        pts = lm[list(poly)]
+        centre = pts.mean(0)
+        pts = centre + 0.7 * (pts - centre)  # shrink away from edges, hair and nostrils
+        cv2.fillConvexPoly(mask, np.round(pts).astype(np.int32), 1)
+    # forehead: a band above the brows, 0.15..0.45 eye distances up
+    brow = lm[17:27]
+    up = np.array([0.0, -1.0])
+    band = np.concatenate([brow[2:8] + 0.15 * eye_dist * up, (brow[2:8] + 0.45 * eye_dist * up)[::-1]])
+    cv2.fillConvexPoly(mask, np.round(band).astype(np.int32), 1)
+    return mask.astype(bool)
+
+
+def ita_degrees(lab: np.ndarray) -> float:
+    """ITA of one CIELAB triple (or the median of an ``(N, 3)`` array of them)."""
+    lab = np.asarray(lab, np.float64).reshape(-1, 3)
+    l_star, b_star = np.median(lab[:, 0]), np.median(lab[:, 2])
+    return float(math.degrees(math.atan2(l_star - 50.0, b_star)))
+
+
+def ita_class(ita: float) -> str:
+    """The ITA class name (very light ... dark)."""
+    for name, lower in ITA_CLASSES:
+        if ita > lower:
+            return name
+    return ITA_CLASSES[-1][0]
+
+
+def skin_tone(image: np.ndarray, landmarks: np.ndarray, min_pixels: int = 50) -> dict:
+    """ITA, class, Fitzpatrick-like type and DSL group of the face's skin; 'unknown' if too few pixels."""
+    from skimage.color import rgb2lab  # noqa: PLC0415
+
+    mask = skin_region_mask(landmarks, image.shape)
+    n = int(mask.sum())
+    if n < min_pixels:
+        return {"ita": float("nan"), "ita_class": "unknown", "fitzpatrick": "unknown", "skin_tone": "unknown", "skin_pixels": n}
+    lab = rgb2lab(np.asarray(image)[mask][None].astype(np.float64) / 255.0)[0]
+    # drop specular highlights and deep shadows before the median
+    lum = lab[:, 0]
+    lo, hi = np.percentile(lum, [10, 95])
+    lab = lab[(lum >= lo) & (lum <= hi)] if ((lum >= lo) & (lum <= hi)).sum() >= min_pixels // 2 else lab
+    ita = ita_degrees(lab)
+    cls = ita_class(ita)
+    fitz = FITZPATRICK[cls]
+    return {"ita": ita, "ita_class": cls, "fitzpatrick": fitz, "skin_tone": DSL_GROUP[fitz], "skin_pixels": n}
+
+
+def mos_bins(mos) -> dict[str, int]:
+    """Counts per GFIQA category of 0..1 MOS values."""
+    counts = dict.fromkeys(CATEGORIES, 0)
+    for m in np.asarray(mos, np.float64).ravel():
+        if np.isfinite(m):
+            counts[category(float(m))] += 1
+    return counts

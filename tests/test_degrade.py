@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import torch
+
+from core.degrade import LEVELS, SPECS, TYPES, SetRSampler, SetSSampler, apply_chain, degrade, degrade_batch, random_composition
+from core.fr import GFIQA_FACE_BOX, gmsd, ms_ssim, pseudo_mos
+from core.stats import image_stats
+
+
+@pytest.fixture(scope="module")
+def face512(astronaut, astronaut_face):
+    from core.faces import align_gfiqa
+
+    return align_gfiqa(astronaut, astronaut_face, 512).image
+
+
+def test_fifteen_types_five_levels():
+    assert len(TYPES) == 15 and LEVELS == (1, 2, 3, 4, 5)
+    assert {s.family for s in SPECS.values()} == {"blur", "noise", "resize", "compression", "lighting", "contrast", "colour", "occlusion"}
+    for s in SPECS.values():
+        assert len(s.values) == 5
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_deterministic_shape_dtype_and_monotone(kind, astronaut):
+    img = astronaut
+    outs = []
+    for level in LEVELS:
+        a, rec = degrade(img, kind, level, seed=7)
+        b, rec2 = degrade(img, kind, level, seed=7)
+        assert a.shape == img.shape and a.dtype == np.uint8
+        np.testing.assert_array_equal(a, b)
+        assert rec == rec2 and rec["type"] == kind and rec["level"] == level and rec["seed"] == 7
+        assert SPECS[kind].param in rec
+        outs.append(a)
+    err = [np.sqrt(((o.astype(float) - img) ** 2).mean()) for o in outs]
+    assert all(x < y for x, y in zip(err, err[1:])), err  # further from the source at every level
+
+
+STAT_DIRECTION = {  # statistic that must move monotonically with severity, and its direction
+    "gaussian_blur": ("sharpness", -1), "motion_blur": ("sharpness", -1), "defocus_blur": ("sharpness", -1),
+    "resize": ("sharpness", -1), "gaussian_noise": ("sharpness", +1), "poisson_noise": ("sharpness", +1),
+    "salt_pepper": ("sharpness", +1), "underexposure": ("brightness", -1), "overexposure": ("brightness", +1),
+    "gamma": ("brightness", -1), "low_contrast": ("contrast", -1),
+}
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("kind", sorted(STAT_DIRECTION))
+def test_statistics_move_the_right_way_on_a_real_face(kind, shared_data):
+    from core.faces import FaceDetector, align_gfiqa
+    from core.io import load_image
+
+    img = load_image(shared_data / "deepface-identities" / "img1.jpg")
+    face = FaceDetector().detect(img)[0]
+    crop = align_gfiqa(img, face, 512).image
+    stat, sign = STAT_DIRECTION[kind]
+    vals = [image_stats(crop)[stat]] + [image_stats(degrade(crop, kind, lv, seed=1)[0])[stat] for lv in LEVELS]
+    steps = np.diff(vals) * sign
+    assert (steps > 0).all(), (kind, vals)
+
+
+def test_batch_path_matches_single_and_records_params(astronaut):
+    x = torch.from_numpy(np.stack([astronaut, astronaut[:, ::-1].copy()])).permute(0, 3, 1, 2).float() / 255
+    y, recs = degrade_batch(x, "gaussian_blur", 3, seed=0)
+    assert y.shape == x.shape and y.dtype == x.dtype and len(recs) == 2
+    single, _ = degrade(astronaut, "gaussian_blur", 3, seed=0)
+    np.testing.assert_allclose((y[0].permute(1, 2, 0).numpy() * 255), single, atol=1.0)
+    assert recs[0]["sigma"] == pytest.approx(3.0 * 320 / 512, abs=1e-3)  # spatial scaled to size
+    _, mrec = degrade_batch(x, "motion_blur", 2, seed=1)
+    assert mrec[0]["angle_deg"] != mrec[1]["angle_deg"]  # each image draws its own angle
+    with pytest.raises(KeyError, match="unknown degradation"):
+        degrade_batch(x, "sepia", 1)
+    with pytest.raises(ValueError, match="level"):
+        degrade_batch(x, "jpeg", 6)
+
+
+def test_compositions_and_dual_sets(astronaut, tmp_path):
+    out, recs = random_composition(astronaut, seed=5)
+    again, recs2 = random_composition(astronaut, seed=5)
+    np.testing.assert_array_equal(out, again)
+    assert recs == recs2 and 2 <= len(recs) <= 3
+    fams = [SPECS[r["type"]].family for r in recs]
+    assert len(set(fams)) == len(fams)
+    chain, crec = apply_chain(astronaut, [("gaussian_blur", 2), ("jpeg", 3)], seed=1)
+    assert [r["type"] for r in crec] == ["gaussian_blur", "jpeg"]
+    views, vrecs = SetSSampler(m=6)(astronaut, seed=3)
+    assert len(views) == 6 and len({r[0]["type"] for r in vrecs}) == 6  # same face, distinct degradations
+    assert all(v.shape == astronaut.shape for v in views)
+    paths = [tmp_path / f"{i}.jpg" for i in range(10)]
+    picked = SetRSampler(paths, n=4)(seed=2)
+    assert len(set(picked)) == 4 and picked == SetRSampler(paths, n=4)(seed=2)
+    with pytest.raises(ValueError, match="at least n=4"):
+        SetRSampler(paths[:3], n=4)
+
+
+def test_fr_metrics_identity_and_order(astronaut):
+    assert gmsd(astronaut, astronaut).item() == pytest.approx(0.0, abs=1e-6)
+    assert ms_ssim(astronaut, astronaut).item() == pytest.approx(1.0, abs=1e-5)
+    mild, _ = degrade(astronaut, "gaussian_noise", 1)
+    strong, _ = degrade(astronaut, "gaussian_noise", 5)
+    assert gmsd(mild, astronaut) < gmsd(strong, astronaut)
+    assert ms_ssim(mild, astronaut) > ms_ssim(strong, astronaut)
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_pseudo_mos_monotone_in_severity(kind, face512):
+    q = [pseudo_mos(face512, face512, GFIQA_FACE_BOX).item()]
+    q += [pseudo_mos(degrade(face512, kind, lv, seed=2)[0], face512, GFIQA_FACE_BOX).item() for lv in LEVELS]
+    assert q[0] == pytest.approx(1.0, abs=1e-5)
+    assert all(a > b for a, b in zip(q, q[1:])), (kind, q)
+    assert all(0.0 <= v <= 1.0 for v in q)
