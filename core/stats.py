@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from .api import CATEGORIES, category
 
@@ -123,3 +124,52 @@ def mos_bins(mos) -> dict[str, int]:
         if np.isfinite(m):
             counts[category(float(m))] += 1
     return counts
+
+
+def identity_groups(embeddings: np.ndarray, threshold: float = 0.55) -> np.ndarray:
+    """Group ids linking faces closer than ``threshold``, transitively (connected components).
+
+    dlib calls a *pair* the same person under 0.6; linking is transitive (single linkage), so
+    the default is stricter (0.55) to keep look-alike chains from merging different people
+    (on LFW, 0.6 already chains Colin Powell into Tony Blair through one 0.60 pair).
+
+    Connected components of the radius graph; ``-1`` never occurs: a face alone is its own group.
+    """
+    from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
+    from sklearn.neighbors import NearestNeighbors  # noqa: PLC0415
+
+    emb = np.asarray(embeddings, np.float32)
+    if len(emb) == 0:
+        return np.zeros(0, np.int64)
+    graph = NearestNeighbors(radius=threshold).fit(emb).radius_neighbors_graph(emb, mode="connectivity")
+    _, labels = connected_components(graph, directed=False)
+    return labels.astype(np.int64)
+
+
+def near_duplicates(embeddings: np.ndarray, threshold: float = 0.25) -> np.ndarray:
+    """Group ids of near-identical faces (same photo re-encoded, resized or lightly edited)."""
+    return identity_groups(embeddings, threshold)
+
+
+def kmeans_representatives(embeddings: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """GFIQA-20k curation: k-means into ``k`` clusters, one random member kept per cluster.
+
+    Returns (cluster label per face, indices of the kept representatives).
+    """
+    from sklearn.cluster import MiniBatchKMeans  # noqa: PLC0415
+
+    emb = np.asarray(embeddings, np.float32)
+    k = min(k, len(emb))
+    labels = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit_predict(emb)
+    rng = np.random.default_rng(seed)
+    keep = np.array(sorted(int(rng.choice(np.flatnonzero(labels == c))) for c in np.unique(labels)))
+    return labels, keep
+
+
+def share_table(values, order=None) -> pd.DataFrame:
+    """Counts and percentages of a categorical column ('unknown' kept as its own row)."""
+    s = pd.Series(values, dtype="object").fillna("unknown")
+    counts = s.value_counts()
+    if order:
+        counts = counts.reindex(list(order) + [c for c in counts.index if c not in order], fill_value=0)
+    return pd.DataFrame({"count": counts, "percent": (100.0 * counts / max(len(s), 1)).round(2)})
