@@ -51,19 +51,21 @@ def gmsd(x, ref) -> torch.Tensor:
     return gms.flatten(1).std(dim=1, unbiased=False)
 
 
-def _gauss_window(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
+def _gauss_1d(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
     t = torch.arange(size, device=device, dtype=torch.float32) - (size - 1) / 2
     g = torch.exp(-0.5 * (t / sigma) ** 2)
-    g = g / g.sum()
-    return (g[:, None] * g[None]).view(1, 1, size, size)
+    return g / g.sum()
 
 
-def _ssim_parts(a: torch.Tensor, b: torch.Tensor, win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _ssim_parts(a: torch.Tensor, b: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean SSIM and contrast-structure term; the five local moments in one separable pass."""
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = F.conv2d(a, win), F.conv2d(b, win)
-    saa = F.conv2d(a * a, win) - mu_a**2
-    sbb = F.conv2d(b * b, win) - mu_b**2
-    sab = F.conv2d(a * b, win) - mu_a * mu_b
+    x = torch.cat([a, b, a * a, b * b, a * b], dim=1)
+    n = g.numel()
+    x = F.conv2d(x, g.view(1, 1, 1, n).expand(5, 1, 1, n), groups=5)
+    x = F.conv2d(x, g.view(1, 1, n, 1).expand(5, 1, n, 1), groups=5)
+    mu_a, mu_b, eaa, ebb, eab = x.unbind(1)
+    saa, sbb, sab = eaa - mu_a**2, ebb - mu_b**2, eab - mu_a * mu_b
     cs = (2 * sab + c2) / (saa + sbb + c2)
     lum = (2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1)
     return (lum * cs).flatten(1).mean(1), cs.flatten(1).mean(1)
@@ -72,7 +74,7 @@ def _ssim_parts(a: torch.Tensor, b: torch.Tensor, win: torch.Tensor) -> tuple[to
 def ms_ssim(x, ref) -> torch.Tensor:
     """MS-SSIM per image on luma (0..255); uses as many of the 5 scales as the size allows."""
     a, b = _luma255(_as_batch(x)), _luma255(_as_batch(ref))
-    win = _gauss_window(device=a.device)
+    win = _gauss_1d(device=a.device)
     scales = 1
     while scales < 5 and min(a.shape[-2:]) / 2**scales >= 11:
         scales += 1
@@ -88,16 +90,21 @@ def ms_ssim(x, ref) -> torch.Tensor:
     return torch.exp((stack.log() * weights).sum(1))
 
 
-def pseudo_mos(degraded, reference, box: tuple[float, float, float, float] | None = None) -> torch.Tensor:
-    """0..1 proxy quality of degraded vs. reference images, on ``box`` (relative x1, y1, x2, y2)."""
+def pseudo_mos_parts(degraded, reference, box: tuple[float, float, float, float] | None = None):
+    """(pseudo-MOS, MS-SSIM, GMSD) per image, computed on ``box`` (relative x1, y1, x2, y2)."""
     x, r = _as_batch(degraded), _as_batch(reference)
     if box is not None:
         h, w = x.shape[-2:]
         x1, y1, x2, y2 = int(box[0] * w), int(box[1] * h), int(box[2] * w), int(box[3] * h)
         x, r = x[..., y1:y2, x1:x2], r[..., y1:y2, x1:x2]
-    s = ms_ssim(x, r).clamp(0, 1)
-    g = (1.0 - gmsd(x, r) / GMSD_MAX).clamp(0, 1)
-    return 0.5 * s + 0.5 * g
+    s = ms_ssim(x, r)
+    g = gmsd(x, r)
+    return 0.5 * s.clamp(0, 1) + 0.5 * (1.0 - g / GMSD_MAX).clamp(0, 1), s, g
+
+
+def pseudo_mos(degraded, reference, box: tuple[float, float, float, float] | None = None) -> torch.Tensor:
+    """0..1 proxy quality of degraded vs. reference images, on ``box`` (relative x1, y1, x2, y2)."""
+    return pseudo_mos_parts(degraded, reference, box)[0]
 
 
 #: Face region of a GFIQA-aligned crop (eyes at y = 0.5; brows to chin, cheek to cheek)

@@ -1,0 +1,195 @@
+"""Benchmark builder: a GFIQA-style proxy dataset from a folder of real face photos.
+
+For each source photo: detect the largest face, GFIQA-align it to 512x512, keep the clean
+crop and ``per_source`` degraded copies (random type and level, or a random composition
+with probability ``compose_prob``), each labelled with the full-reference pseudo-MOS of
+:func:`core.fr.pseudo_mos` on the face region. Splits are by identity (the source's parent
+folder, as in LFW), 70/10/20 by default, so no person is in two splits. An optional "ladder"
+holds every source at levels 0..5 of one degradation, for rank tests.
+
+Output folder: ``images/*.png|jpg``, ``labels.csv`` (image, mos, split, identity, source,
+degradation, level, params, ms_ssim, gmsd), ``ladder.csv`` when asked, and ``build.json``
+(the settings and counts). Re-running with the same settings reuses finished images.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .degrade import LEVELS, TYPES, degrade, random_composition
+from .errors import FaceIQAError, InvalidImageError
+from .faces import FaceDetector, align_gfiqa
+from .fr import GFIQA_FACE_BOX, pseudo_mos_parts
+from .io import iter_image_paths, load_image
+
+
+@dataclass
+class BuildConfig:
+    per_source: int = 4
+    compose_prob: float = 0.25
+    types: tuple[str, ...] = TYPES
+    levels: tuple[int, ...] = LEVELS
+    ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    seed: int = 0
+    size: int = 512
+    image_format: str = "png"
+    max_sources: int | None = None
+    max_per_identity: int | None = 2
+    ladder: str | None = None
+
+
+@dataclass
+class BuildSummary:
+    sources_seen: int = 0
+    sources_used: int = 0
+    no_face: int = 0
+    unreadable: int = 0
+    images: int = 0
+    identities: dict[str, int] = field(default_factory=dict)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def identity_split(identities, ratios=(0.7, 0.1, 0.2), seed: int = 0) -> dict[str, str]:
+    """Assign each identity to train/val/test (shuffled with ``seed``, cut by ``ratios``)."""
+    ids = sorted(set(identities))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    a = int(round(len(ids) * ratios[0]))
+    b = a + int(round(len(ids) * ratios[1]))
+    names = np.empty(len(ids), dtype=object)
+    names[order[:a]], names[order[a:b]], names[order[b:]] = "train", "val", "test"
+    return dict(zip(ids, names))
+
+
+def _save(arr: np.ndarray, path: Path, fmt: str) -> np.ndarray:
+    """Write (atomically) and return the pixels as they will be read back."""
+    if not path.is_file():
+        tmp = path.with_name(path.name + ".tmp")
+        if fmt == "png":
+            Image.fromarray(arr).save(tmp, "PNG", compress_level=1)
+        else:
+            Image.fromarray(arr).save(tmp, "JPEG", quality=95)
+        os.replace(tmp, path)
+    return load_image(path)
+
+
+def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool = True) -> tuple[pd.DataFrame, BuildSummary]:
+    """Build the dataset under ``out`` from the photos under ``src``; returns (labels, summary)."""
+    cfg = config or BuildConfig()
+    if cfg.ladder is not None and cfg.ladder not in TYPES:
+        raise FaceIQAError(f"unknown ladder degradation {cfg.ladder!r}; known: {', '.join(TYPES)}")
+    src, out = Path(src), Path(out)
+    paths = iter_image_paths([src])
+    if not paths:
+        raise FaceIQAError(f"{src}: no images found")
+    rng = np.random.default_rng(cfg.seed)
+    # group by identity (parent folder), cap photos per person, then cap sources
+    by_id: dict[str, list[Path]] = {}
+    for p in paths:
+        by_id.setdefault(p.parent.name if p.parent != src else p.stem, []).append(p)
+    chosen: list[tuple[str, Path]] = []
+    for ident in sorted(by_id):
+        files = by_id[ident][: cfg.max_per_identity] if cfg.max_per_identity else by_id[ident]
+        chosen += [(ident, f) for f in files]
+    order = rng.permutation(len(chosen))
+    chosen = [chosen[i] for i in order]
+    if cfg.max_sources:
+        chosen = chosen[: cfg.max_sources * 2]  # headroom for photos without a detectable face
+    img_dir = out / "images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    detector = FaceDetector()
+    summary = BuildSummary()
+    rows, ladder_rows = [], []
+    iterator = chosen
+    if progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        iterator = tqdm(chosen, desc="building benchmark", unit="photo")
+    ext = "png" if cfg.image_format == "png" else "jpg"
+    for ident, path in iterator:
+        if cfg.max_sources and summary.sources_used >= cfg.max_sources:
+            break
+        summary.sources_seen += 1
+        try:
+            rgb = load_image(path)
+        except InvalidImageError:
+            summary.unreadable += 1
+            continue
+        faces = detector.detect(rgb)
+        if not faces:
+            summary.no_face += 1
+            continue
+        summary.sources_used += 1
+        clean = align_gfiqa(rgb, faces[0], cfg.size).image
+        stem = f"{_slug(ident)}__{_slug(path.stem)}"
+        clean = _save(clean, img_dir / f"{stem}__clean.{ext}", cfg.image_format)
+        seed0 = int(rng.integers(2**31))
+        variants = [("clean", 0, [], clean)]
+        for j in range(cfg.per_source):
+            s = seed0 + j
+            if np.random.default_rng(s).random() < cfg.compose_prob:
+                arr, recs = random_composition(clean, seed=s, types=cfg.types, levels=cfg.levels)
+            else:
+                kind = str(np.random.default_rng(s + 1).choice(list(cfg.types)))
+                level = int(np.random.default_rng(s + 2).choice(list(cfg.levels)))
+                arr, rec = degrade(clean, kind, level, seed=s)
+                recs = [rec]
+            name = "+".join(r["type"] for r in recs)
+            variants.append((name, max(r["level"] for r in recs), recs, arr))
+        for j, (name, level, recs, arr) in enumerate(variants):
+            file = img_dir / (f"{stem}__clean.{ext}" if j == 0 else f"{stem}__{j}_{_slug(name)}_L{level}.{ext}")
+            stored = clean if j == 0 else _save(arr, file, cfg.image_format)
+            rows.append(_label_row(file, out, stored, clean, ident, path, name, level, recs))
+        if cfg.ladder:
+            for level in (0,) + tuple(LEVELS):
+                arr = clean if level == 0 else degrade(clean, cfg.ladder, level, seed=seed0)[0]
+                file = img_dir / f"{stem}__ladder_{cfg.ladder}_L{level}.{ext}"
+                stored = clean if level == 0 else _save(arr, file, cfg.image_format)
+                r = _label_row(file if level else img_dir / f"{stem}__clean.{ext}", out, stored, clean, ident, path, cfg.ladder, level, [])
+                ladder_rows.append(r)
+    if not rows:
+        raise FaceIQAError(f"{src}: no face found in {summary.sources_seen} photos")
+    labels = pd.DataFrame(rows)
+    split = identity_split(labels["identity"], cfg.ratios, cfg.seed)
+    labels.insert(2, "split", labels["identity"].map(split))
+    summary.images = len(labels)
+    summary.identities = labels.groupby("split")["identity"].nunique().to_dict()
+    _write_csv(labels, out / "labels.csv")
+    if ladder_rows:
+        ladder = pd.DataFrame(ladder_rows)
+        ladder.insert(2, "split", ladder["identity"].map(split))
+        _write_csv(ladder, out / "ladder.csv")
+    meta = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}, "summary": asdict(summary),
+            "source": str(src), "mos": "pseudo-MOS = 0.5 MS-SSIM + 0.5 (1 - GMSD/0.35) on the face region vs. the clean crop"}
+    (out / "build.json").write_text(json.dumps(meta, indent=2))
+    return labels, summary
+
+
+def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ident: str, source: Path, name: str, level: int, recs) -> dict:
+    mos, s, g = pseudo_mos_parts(stored, clean, GFIQA_FACE_BOX)
+    return {
+        "image": str(file.relative_to(out)),
+        "mos": round(float(mos), 5),
+        "identity": ident,
+        "source": str(source),
+        "degradation": name,
+        "level": int(level),
+        "params": json.dumps(recs),
+        "ms_ssim": round(float(s), 5),
+        "gmsd": round(float(g), 5),
+    }
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
