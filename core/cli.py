@@ -49,6 +49,35 @@ def _cmd_score(args) -> int:
     return 0
 
 
+def _cmd_data_build(args) -> int:
+    from .build import BuildConfig, build_benchmark  # noqa: PLC0415
+
+    cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, seed=args.seed,
+                      image_format=args.format, max_sources=args.max_sources, ladder=args.ladder,
+                      max_per_identity=args.max_per_identity or None)
+    labels, summary = build_benchmark(args.src, args.out, cfg, progress=not args.quiet)
+    print(f"{args.out}: {summary.images} images from {summary.sources_used} faces "
+          f"({summary.no_face} photos without a face, {summary.unreadable} unreadable); identities per split {summary.identities}")
+    return 0
+
+
+def _cmd_data_stats(args) -> int:
+    from .audit import audit  # noqa: PLC0415
+    from .data import load_dataset  # noqa: PLC0415
+
+    ds = load_dataset(args.dataset, root=args.root)
+    print(f"{ds.name}: {ds.report}")
+    out = Path(args.out)
+    cache = Path(args.cache) if args.cache else out.with_name(out.stem + ".cache")
+    per_image, summary = audit(ds, cache, aligned=args.aligned, workers=args.workers, progress=not args.quiet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (per_image.to_parquet if out.suffix == ".parquet" else lambda p, index: per_image.to_csv(p, index=index))(out, index=False)
+    for name, table in summary.items():
+        print(f"\n== {name}\n{table.to_string()}")
+    print(f"\nper-image table: {out}")
+    return 0
+
+
 def _cmd_studio(args) -> int:
     cmd = [sys.executable, "-m", "studio", "--host", args.host, "--port", str(args.port)]
     if args.share:
@@ -78,6 +107,30 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("models", help="list the registered models")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=_cmd_models)
+
+    d = sub.add_parser("data", help="build proxy benchmarks and audit datasets")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    b = dsub.add_parser("build", help="GFIQA-style dataset (aligned 512 crops + pseudo-MOS) from real face photos")
+    b.add_argument("src", help="folder of photos; identity = parent folder name (e.g. lfw/images)")
+    b.add_argument("--out", required=True)
+    b.add_argument("--per-source", type=int, default=4, help="degraded copies per face")
+    b.add_argument("--compose-prob", type=float, default=0.25, help="share of copies with 2-3 chained degradations")
+    b.add_argument("--max-sources", type=int, default=None, help="stop after this many faces")
+    b.add_argument("--max-per-identity", type=int, default=2, help="photos per person (0: all)")
+    b.add_argument("--ladder", default=None, help="also write every face at levels 0..5 of this degradation")
+    b.add_argument("--format", choices=("png", "jpg"), default="png")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(func=_cmd_data_build)
+    a = dsub.add_parser("stats", help="per-image statistics, skin tone, gender, identity/duplicate groups")
+    a.add_argument("dataset", help="folder, CSV/Parquet table, or gfiqa-20k | cgfiqa-40k | piq23 with --root")
+    a.add_argument("--root", default=None)
+    a.add_argument("--out", default="stats.parquet", help=".parquet or .csv per-image table")
+    a.add_argument("--cache", default=None, help="resumable analysis cache (default: <out>.cache)")
+    a.add_argument("--aligned", action="store_true", help="images are aligned face crops")
+    a.add_argument("--workers", type=int, default=1)
+    a.add_argument("-q", "--quiet", action="store_true")
+    a.set_defaults(func=_cmd_data_stats)
 
     st = sub.add_parser("studio", help="start the Gradio upload-and-score app")
     st.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import SAMPLES
+from core.build import BuildConfig, build_benchmark, identity_split
+from core.cli import main
+from core.demographics import DEFAULT_WEIGHTS, GenderEstimator, parse_utkface_name, train_gender_estimator
+from core.errors import CheckpointError, FaceIQAError
+
+
+def _photo_folder(tmp_path, astronaut):
+    root = tmp_path / "photos"
+    for person in ("ann", "bob", "cat", "dan"):
+        (root / person).mkdir(parents=True)
+        for k in range(2):
+            img = astronaut if k == 0 else astronaut[:, ::-1]
+            Image.fromarray(np.ascontiguousarray(img)).save(root / person / f"{person}_{k}.jpg", quality=95)
+    Image.open(SAMPLES / "no_face_coffee.jpg").save(root / "dan" / "coffee.jpg")
+    return root
+
+
+def test_identity_split_is_disjoint_and_seeded():
+    ids = [f"p{i}" for i in range(100)]
+    s = identity_split(ids, seed=1)
+    assert pd.Series(s).value_counts().to_dict() == {"train": 70, "test": 20, "val": 10}
+    assert s == identity_split(list(reversed(ids)), seed=1) and s != identity_split(ids, seed=2)
+
+
+def test_build_small_benchmark_then_score_and_stats(tmp_path, astronaut):
+    src = _photo_folder(tmp_path, astronaut)
+    out = tmp_path / "bench"
+    labels, summary = build_benchmark(src, out, BuildConfig(per_source=3, ladder="gaussian_blur", max_per_identity=3, seed=3), progress=False)
+    assert summary.sources_used == 8 and summary.no_face == 1
+    assert len(labels) == 8 * 4 and set(labels.columns) >= {"image", "mos", "split", "identity", "source", "degradation", "level", "params"}
+    per_id = labels.groupby("identity")["split"].nunique()
+    assert (per_id == 1).all()  # no person in two splits
+    assert (labels[labels.degradation == "clean"].mos == 1.0).all() and labels.mos.between(0, 1).all()
+    deg = labels[labels.degradation != "clean"]
+    assert all(json.loads(p)[0]["type"] in d for p, d in zip(deg.params, deg.degradation))
+    first = Image.open(out / labels.image.iloc[0])
+    assert first.size == (512, 512)
+    ladder = pd.read_csv(out / "ladder.csv")
+    for _, g in ladder.groupby("source"):
+        g = g.sort_values("level")
+        assert list(g.level) == [0, 1, 2, 3, 4, 5] and g.mos.is_monotonic_decreasing
+    # the scoring CLI accepts the built images as aligned crops
+    scores = tmp_path / "s.csv"
+    assert main(["score", str(out / "images"), "--aligned", "--out", str(scores), "-q"]) == 0
+    s = pd.read_csv(scores)
+    assert (s.status == "ok").all() and len(s) == len(list((out / "images").iterdir()))
+    # and the statistics accept the labels table
+    stats_out = tmp_path / "stats.parquet"
+    assert main(["data", "stats", str(out / "labels.csv"), "--aligned", "--out", str(stats_out), "-q"]) == 0
+    st = pd.read_parquet(stats_out)
+    assert len(st) == len(labels) and st.brightness.notna().all() and set(st.gender) <= {"male", "female", "unknown"}
+    assert st.identity_group.nunique() <= 8
+    # rerun reuses images and gives the same labels
+    again, _ = build_benchmark(src, out, BuildConfig(per_source=3, ladder="gaussian_blur", max_per_identity=3, seed=3), progress=False)
+    pd.testing.assert_frame_equal(again, labels)
+    with pytest.raises(FaceIQAError, match="unknown ladder"):
+        build_benchmark(src, out, BuildConfig(ladder="sepia"), progress=False)
+
+
+def test_gender_estimator_roundtrip_and_unknown(tmp_path):
+    rng = np.random.default_rng(0)
+    centre = rng.normal(0, 0.1, 128)
+    x = np.concatenate([centre + rng.normal(0, 0.05, (200, 128)) + 0.1, centre + rng.normal(0, 0.05, (200, 128)) - 0.1])
+    y = np.array(["female"] * 200 + ["male"] * 200)
+    est, report = train_gender_estimator(x, y, groups=np.array(["a", "b"] * 200))
+    assert report.set_index("group").loc["overall", "accuracy"] > 0.95
+    path = est.save(tmp_path / "g.safetensors")
+    back = GenderEstimator.load(path)
+    np.testing.assert_allclose(back.proba_female(x[:5]), est.proba_female(x[:5]), atol=1e-5)
+    labels, conf = back.predict(np.stack([centre + 0.1, centre]))  # the midpoint is ambiguous
+    assert labels[0] == "female" and labels[1] == "unknown"
+    with pytest.raises(CheckpointError):
+        GenderEstimator.load(tmp_path / "missing.safetensors")
+
+
+def test_shipped_gender_card_reports_held_out_accuracy():
+    card = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
+    groups = {r["group"]: r for r in card["held_out"]}
+    assert set(groups) == {"overall", "White", "Black", "Asian", "Indian", "Others"}
+    assert groups["overall"]["accuracy"] > 0.8 and card["n_test"] > 1000
+    assert parse_utkface_name("25_1_3_20170104.jpg.chip.jpg") == {"age": 25, "gender": "female", "race": "Indian"}
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_data_build_on_shared_lfw(shared_data, tmp_path):
+    out = tmp_path / "lfw_bench"
+    assert main(["data", "build", str(shared_data / "lfw" / "images"), "--out", str(out), "--max-sources", "6",
+                 "--per-source", "2", "-q"]) == 0
+    labels = pd.read_csv(out / "labels.csv")
+    assert len(labels) == 6 * 3 and (labels.groupby("identity").split.nunique() == 1).all()
+    from core.data import load_table
+
+    ds = load_table(out / "labels.csv")
+    assert len(ds) == 18 and ds.report.missing_files == 0
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_utkface_ita_order_and_gender_on_held_out_sample(shared_data, tmp_path):
+    """ITA of UTKFace's race labels differ in the expected direction (Black darkest)."""
+    from core.embed import analyse_images
+
+    files = sorted((shared_data / "utkface" / "images").glob("*.jpg"))
+    rng = np.random.default_rng(1)
+    pick = [files[i] for i in rng.choice(len(files), 240, replace=False)]
+    df = analyse_images(pick, tmp_path / "cache", progress=False)
+    df = pd.concat([df, pd.DataFrame([parse_utkface_name(p) for p in df.path])], axis=1)
+    med = df.groupby("race").ita.median()
+    assert med["Black"] < med["Indian"] < med["White"]
+    assert med["Black"] < med["Asian"] and med["Black"] < 25
