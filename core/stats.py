@@ -29,17 +29,20 @@ FITZPATRICK = {"very light": "I", "light": "II", "intermediate": "III", "tan": "
 DSL_GROUP = {"I": "Light", "II": "Light", "III": "Medium", "IV": "Medium", "V": "Dark", "VI": "Dark"}
 
 
-def grey(image: np.ndarray) -> np.ndarray:
-    """BT.601 luma, float64 0..255, of an RGB uint8 image or a batch (..., H, W, 3)."""
-    return np.asarray(image, np.float64) @ np.array([0.299, 0.587, 0.114])
+def grey(image: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """BT.601 luma, 0..255, of an RGB uint8 image or a batch (..., H, W, 3)."""
+    return np.asarray(image).astype(dtype) @ np.array([0.299, 0.587, 0.114], dtype)
 
 
 def batch_image_stats(images: np.ndarray) -> dict[str, np.ndarray]:
-    """brightness, sharpness, contrast of a batch ``(N, H, W, 3)`` uint8 (vectorised)."""
-    g = grey(images)
+    """brightness, sharpness, contrast of a batch ``(N, H, W, 3)`` uint8 (vectorised).
+
+    Pixel work runs in float32; the per-image reductions accumulate in float64.
+    """
+    g = grey(images, np.float32)
     n = g.shape[0]
     flat = g.reshape(n, -1)
-    brightness = flat.mean(1)
+    brightness = flat.mean(1, dtype=np.float64)
     if g.shape[1] < 3 or g.shape[2] < 3:
         raise ValueError(f"images must be at least 3x3, got {g.shape[1:]}")
     dx = g[:, :, 2:] - g[:, :, :-2]
@@ -47,10 +50,11 @@ def batch_image_stats(images: np.ndarray) -> dict[str, np.ndarray]:
     dy = g[:, 2:, :] - g[:, :-2, :]
     sy = dy[:, :, :-2] + 2 * dy[:, :, 1:-1] + dy[:, :, 2:]  # Sobel y
     mag = np.sqrt(sx**2 + sy**2) / 8.0  # a unit ramp has magnitude 1
-    sharpness = np.log(mag.reshape(n, -1).mean(1) + 1.0)
-    std = flat.std(1)
-    centred = flat - brightness[:, None]
-    m4 = (centred**4).mean(1)
+    sharpness = np.log(mag.reshape(n, -1).mean(1, dtype=np.float64) + 1.0)
+    centred = flat - brightness[:, None].astype(np.float32)
+    sq = centred * centred
+    std = np.sqrt(sq.mean(1, dtype=np.float64))
+    m4 = (sq * sq).mean(1, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         kurt = np.where(std > 1e-9, m4 / np.maximum(std, 1e-12) ** 4, np.nan)
         contrast = np.where(std > 1e-9, std / kurt**0.25, 0.0)
