@@ -42,7 +42,8 @@ def _cmd_score(args) -> int:
     if not files:
         print("faceiqa score: no image files found (looked for " + ", ".join(sorted({".jpg", ".png", ".webp", ".bmp", ".tif"})) + ")", file=sys.stderr)
         return 2
-    detector = FaceDetector(detector=args.detector, landmarker=args.landmarker)
+    detector = FaceDetector(detector=args.detector, landmarker=args.landmarker,
+                            fallback=None if args.fallback == "none" else args.fallback)
     scorer = Scorer(args.model, weights=args.weights, device=args.device, detector=detector)
     summary = score_files(files, args.out, scorer, faces=args.faces, aligned=args.aligned, progress=not args.quiet)
     print(f"{args.out}: {summary}")
@@ -78,6 +79,36 @@ def _cmd_data_stats(args) -> int:
     return 0
 
 
+def _cmd_train_robust(args) -> int:
+    import pandas as pd  # noqa: PLC0415
+
+    from .faces.robust import RobustConfig  # noqa: PLC0415
+    from .faces.robust_train import TrainConfig, build_pool, train  # noqa: PLC0415
+    from .faces.teacher import teacher_labels  # noqa: PLC0415
+    from .io import iter_image_paths  # noqa: PLC0415
+
+    cfg = TrainConfig()
+    if args.config:
+        import yaml  # noqa: PLC0415
+
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+        model = RobustConfig(**{k: tuple(v) if k == "widths" else v for k, v in (raw.pop("model", {}) or {}).items()})
+        cfg = TrainConfig(**raw, model=model)
+    for key in ("minutes", "batch", "max_photos"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    photos = iter_image_paths([args.photos])[: cfg.max_photos]
+    labels_path = Path(args.teacher_cache or Path(args.out).with_suffix(".teacher.parquet"))
+    teacher = teacher_labels(photos, labels_path, workers=args.workers)
+    teacher = teacher[teacher["path"].isin({str(p) for p in photos})]
+    print(f"teacher: {int((teacher.n_faces > 0).sum())} of {len(teacher)} photos with faces ({labels_path})")
+    pool = build_pool(teacher, cfg.variants, cfg.max_photos, cfg.seed, workers=args.workers)
+    print(f"pool: {len(pool)} images; training for {cfg.minutes} min")
+    train(pool, cfg, out_path=args.out)
+    print(f"wrote {args.out} (+ .json card)")
+    return 0
+
+
 def _cmd_studio(args) -> int:
     cmd = [sys.executable, "-m", "studio", "--host", args.host, "--port", str(args.port)]
     if args.share:
@@ -97,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="scores.csv", help="output .csv or .parquet (re-running resumes it)")
     s.add_argument("--faces", choices=("all", "largest"), default="all")
     s.add_argument("--aligned", action="store_true", help="inputs are aligned face crops: skip detection")
-    s.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    s.add_argument("--detector", choices=("hog", "cnn", "robust"), default="hog")
+    s.add_argument("--fallback", choices=("robust", "none"), default="robust",
+                   help="detector to try when the first finds no face (default: the degradation-robust CNN)")
     s.add_argument("--landmarker", choices=("dlib", "fan"), default="dlib")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     s.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (decompression-bomb guard)")
@@ -131,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=int, default=1)
     a.add_argument("-q", "--quiet", action="store_true")
     a.set_defaults(func=_cmd_data_stats)
+
+    t = sub.add_parser("train", help="train a model")
+    tsub = t.add_subparsers(dest="train_command", required=True)
+    r = tsub.add_parser("robust-face", help="teacher-student training of the degradation-robust face detector")
+    r.add_argument("photos", help="folder of clean photos (dlib labels them: the teacher)")
+    r.add_argument("--out", default="robust-face.safetensors")
+    r.add_argument("--config", default=None, help="YAML with TrainConfig fields (and a 'model:' block of RobustConfig)")
+    r.add_argument("--minutes", type=float, default=None)
+    r.add_argument("--batch", type=int, default=None)
+    r.add_argument("--max-photos", type=int, default=None)
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--teacher-cache", default=None, help="Parquet of teacher labels (default: beside --out)")
+    r.set_defaults(func=_cmd_train_robust)
 
     st = sub.add_parser("studio", help="start the Gradio upload-and-score app")
     st.add_argument("--host", default="127.0.0.1")

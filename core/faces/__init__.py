@@ -3,9 +3,12 @@
 >>> from core.faces import FaceDetector
 >>> faces = FaceDetector().detect(rgb)          # list[Face], largest first; [] when none
 
-Backends: detector ``hog`` (dlib HOG, default) or ``cnn`` (dlib MMOD); landmarker ``dlib``
+Backends: detector ``hog`` (dlib HOG, default), ``cnn`` (dlib MMOD) or ``robust`` (the
+degradation-robust CNN of :mod:`core.faces.robust`); by default the robust detector runs as a
+fallback whenever the fast path finds nothing (``fallback="robust"``). Landmarker ``dlib``
 (68-point shape predictor, default) or ``fan`` (face-alignment's 2D-FAN, used only when its
-weights are already in the local torch-hub cache; otherwise a warning and dlib).
+weights are already in the local torch-hub cache; otherwise a warning and dlib). Every face
+records which backend found it and that backend's confidence.
 """
 from __future__ import annotations
 
@@ -41,10 +44,14 @@ class FaceDetector:
     landmarker: str = "dlib"
     upsample: int | str = "auto"
     max_side: int = 1280
+    fallback: str | None = "robust"
 
     def __post_init__(self) -> None:
-        if self.detector not in ("hog", "cnn"):
-            raise ValueError(f"detector must be 'hog' or 'cnn', got {self.detector!r}")
+        if self.detector not in ("hog", "cnn", "robust"):
+            raise ValueError(f"detector must be 'hog', 'cnn' or 'robust', got {self.detector!r}")
+        if self.fallback not in (None, "none", "robust"):
+            raise ValueError(f"fallback must be 'robust' or None, got {self.fallback!r}")
+        self._robust = None
         if self.landmarker not in ("dlib", "fan"):
             raise ValueError(f"landmarker must be 'dlib' or 'fan', got {self.landmarker!r}")
         self._fan = None
@@ -56,10 +63,41 @@ class FaceDetector:
 
     @property
     def name(self) -> str:
-        return f"dlib-{self.detector}+{self.landmark_backend}"
+        return self._backend_name(self.detector)
+
+    def _backend_name(self, detector: str) -> str:
+        return f"{'robust-cnn' if detector == 'robust' else 'dlib-' + detector}+{self.landmark_backend}"
+
+    def _robust_detector(self):
+        if self._robust is None:
+            from .robust import shipped_detector  # noqa: PLC0415
+
+            try:
+                self._robust = shipped_detector()
+            except Exception as exc:  # noqa: BLE001 - missing weights: keep the fast path working
+                log.warning("robust face detector unavailable (%s); no fallback", exc)
+                self._robust = False
+        return self._robust or None
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """All faces in an RGB uint8 image, largest first. No face gives ``[]``."""
+        if self.detector == "robust":
+            return self._detect_robust(image)
+        faces = self._detect_dlib(image)
+        if not faces and self.fallback == "robust":
+            faces = self._detect_robust(image)
+        return faces
+
+    def _detect_robust(self, image: np.ndarray) -> list[Face]:
+        det = self._robust_detector()
+        if det is None:
+            return []
+        faces = [Face(box=box, landmarks=self._landmarks(image, box), confidence=conf, backend=self._backend_name("robust"))
+                 for box, conf in det.detect(image)]
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces
+
+    def _detect_dlib(self, image: np.ndarray) -> list[Face]:
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
         det_img = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
@@ -83,7 +121,11 @@ class FaceDetector:
 
 
 def whole_image_face(image: np.ndarray, landmarker: str = "dlib") -> Face:
-    """Treat an already-aligned crop as one face (box = whole image); landmarks still fitted."""
+    """Treat an already-aligned crop as one face (box = whole image); landmarks still fitted.
+
+    The landmarks are fitted inside the face box that dlib HOG finds near the crop centre
+    when it finds one, else inside the box an aligned crop's framing implies.
+    """
     h, w = image.shape[:2]
     box = (0.0, 0.0, float(w), float(h))
     if landmarker == "fan":
@@ -92,8 +134,13 @@ def whole_image_face(image: np.ndarray, landmarker: str = "dlib") -> Face:
         fan = load_fan()
         if fan is not None:
             return Face(box, fan(image, box), 1.0, "aligned+fan")
-    # dlib's predictor expects a detector-style box: tighter than a 4x-eye-distance crop
-    inner = (0.22 * w, 0.3 * h, 0.78 * w, 0.86 * h) if max(h, w) >= 256 else (0.1 * w, 0.1 * h, 0.9 * w, 0.9 * h)
+    inner = None
+    for det_box, _ in dlib_backend.detect(image, "hog", 1 if min(h, w) < 600 else 0):
+        cx, cy = (det_box[0] + det_box[2]) / 2, (det_box[1] + det_box[3]) / 2
+        if abs(cx - w / 2) < 0.25 * w and abs(cy - h / 2) < 0.25 * h and (inner is None or det_box[2] - det_box[0] > inner[2] - inner[0]):
+            inner = det_box
+    if inner is None:  # dlib-style box for a crop of 4x the eye distance (GFIQA / FFHQ framing)
+        inner = (0.22 * w, 0.3 * h, 0.78 * w, 0.86 * h)
     return Face(box, dlib_backend.landmarks(image, inner, 68), 1.0, "aligned+dlib")
 
 
