@@ -102,7 +102,7 @@ def _cmd_train_robust(args) -> int:
     teacher = teacher_labels(photos, labels_path, workers=args.workers)
     teacher = teacher[teacher["path"].isin({str(p) for p in photos})]
     print(f"teacher: {int((teacher.n_faces > 0).sum())} of {len(teacher)} photos with faces ({labels_path})")
-    pool = build_pool(teacher, cfg.variants, cfg.max_photos, cfg.seed, workers=args.workers)
+    pool = build_pool(teacher, cfg.variants, cfg.max_photos, cfg.seed, workers=args.workers, absolute_prob=cfg.absolute_prob)
     print(f"pool: {len(pool)} images; training for {cfg.minutes} min")
     train(pool, cfg, out_path=args.out)
     print(f"wrote {args.out} (+ .json card)")

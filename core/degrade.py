@@ -129,13 +129,16 @@ def _rand(g: torch.Generator, *shape, device) -> torch.Tensor:
 
 
 def degrade_batch(
-    x: torch.Tensor, kind: str, level: int, *, seed: int | None = None, generator: torch.Generator | None = None
+    x: torch.Tensor, kind: str, level: int, *, seed: int | None = None, generator: torch.Generator | None = None,
+    spatial_scale: float | None = None,
 ) -> tuple[torch.Tensor, list[dict]]:
     """Apply one degradation at one level to a ``(B, 3, H, W)`` batch in [0, 1].
 
     Returns the degraded batch (same shape, dtype, device) and one parameter record per
     image. Random choices (noise, angles, hues, patch places) come from ``generator`` or a
     CPU generator seeded with ``seed`` (default 0), so results are reproducible.
+    ``spatial_scale`` overrides the ``min(H, W) / 512`` factor of spatial parameters
+    (1.0: the table's values in absolute pixels).
     """
     spec = _check(kind, level)
     if x.ndim != 4 or x.shape[1] != 3:
@@ -145,7 +148,7 @@ def degrade_batch(
     b, _, h, w = x.shape
     dev = x.device
     value = spec.values[level - 1]
-    scale = min(h, w) / 512.0
+    scale = min(h, w) / 512.0 if spatial_scale is None else float(spatial_scale)
     applied = value * scale if spec.spatial else value
     recs = [{"type": kind, "level": level, spec.param: round(float(applied), 4)} for _ in range(b)]
     if kind == "gaussian_blur":
@@ -219,11 +222,11 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return (x.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def degrade(image: np.ndarray, kind: str, level: int, seed: int = 0) -> tuple[np.ndarray, dict]:
+def degrade(image: np.ndarray, kind: str, level: int, seed: int = 0, spatial_scale: float | None = None) -> tuple[np.ndarray, dict]:
     """Degrade one RGB uint8 image; returns (image, record with type, level, seed, params)."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 uint8 image, got {image.dtype} {image.shape}")
-    y, recs = degrade_batch(to_tensor(image), kind, level, seed=seed)
+    y, recs = degrade_batch(to_tensor(image), kind, level, seed=seed, spatial_scale=spatial_scale)
     return to_uint8(y), {**recs[0], "seed": int(seed)}
 
 

@@ -19,10 +19,15 @@ COLOURS = {"Bad": (220, 40, 40), "Poor": (240, 130, 30), "Fair": (230, 200, 40),
 TABLE_COLUMNS = ["face", "score", "category", "raw", "detector conf.", "backend", "box", "details"]
 
 
-@lru_cache(maxsize=4)
-def get_scorer(model: str) -> Scorer:
-    """One scorer per model, built on first use and kept."""
-    return Scorer(model)
+DETECTORS = {"dlib HOG, robust CNN when it finds nothing": "hog", "robust CNN (degraded photos)": "robust"}
+
+
+@lru_cache(maxsize=8)
+def get_scorer(model: str, detector: str = "hog") -> Scorer:
+    """One scorer per (model, detector), built on first use and kept."""
+    from core.faces import FaceDetector  # noqa: PLC0415
+
+    return Scorer(model, detector=FaceDetector(detector=detector))
 
 
 def draw_results(image: np.ndarray, result) -> np.ndarray:
@@ -44,14 +49,15 @@ def draw_results(image: np.ndarray, result) -> np.ndarray:
     return out
 
 
-def score_image(image: np.ndarray | None, model: str = DEFAULT_MODEL, faces: str = "all", aligned: bool = False):
+def score_image(image: np.ndarray | None, model: str = DEFAULT_MODEL, faces: str = "all", aligned: bool = False,
+                detector: str = "hog"):
     """Gradio callback: (annotated image, per-face table, aligned crops, status line)."""
     import gradio as gr  # noqa: PLC0415
 
     if image is None:
         raise gr.Error("Upload a photo first.")
     try:
-        result = get_scorer(model).assess(image, faces=faces, aligned=aligned, keep_crops=True)
+        result = get_scorer(model, DETECTORS.get(detector, detector)).assess(image, faces=faces, aligned=aligned, keep_crops=True)
     except FaceIQAError as exc:
         raise gr.Error(str(exc)) from exc
     rows = [
@@ -72,11 +78,11 @@ def score_image(image: np.ndarray | None, model: str = DEFAULT_MODEL, faces: str
     return draw_results(np.asarray(image), result), table, crops, status
 
 
-def score_on_change(image, model=DEFAULT_MODEL, faces="all", aligned=False):
+def score_on_change(image, model=DEFAULT_MODEL, faces="all", aligned=False, detector="hog"):
     """Like :func:`score_image`, but a cleared image just clears the outputs."""
     if image is None:
         return None, pd.DataFrame(columns=TABLE_COLUMNS), [], ""
-    return score_image(image, model, faces, aligned)
+    return score_image(image, model, faces, aligned, detector)
 
 
 def build_app(default_model: str = DEFAULT_MODEL):
@@ -92,6 +98,7 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 image = gr.Image(type="numpy", label="Photo", image_mode="RGB")
                 model = gr.Dropdown(names, value=default_model, label="Model")
                 faces = gr.Radio(["all", "largest"], value="all", label="Faces")
+                detector = gr.Dropdown(list(DETECTORS), value=list(DETECTORS)[0], label="Face detector")
                 aligned = gr.Checkbox(False, label="already aligned face crop (skip detection)")
                 run = gr.Button("Score", variant="primary")
             with gr.Column(scale=2):
@@ -103,6 +110,7 @@ def build_app(default_model: str = DEFAULT_MODEL):
         if samples:
             gr.Examples([[p] for p in samples], inputs=[image], label="Samples")
         outputs = [annotated, table, crops, status]
-        run.click(score_image, [image, model, faces, aligned], outputs)
-        image.change(score_on_change, [image, model, faces, aligned], outputs)  # uploads and examples
+        inputs = [image, model, faces, aligned, detector]
+        run.click(score_image, inputs, outputs)
+        image.change(score_on_change, inputs, outputs)  # uploads and examples
     return app

@@ -67,6 +67,8 @@ def test_batch_path_matches_single_and_records_params(astronaut):
     single, _ = degrade(astronaut, "gaussian_blur", 3, seed=0)
     np.testing.assert_allclose((y[0].permute(1, 2, 0).numpy() * 255), single, atol=1.0)
     assert recs[0]["sigma"] == pytest.approx(3.0 * 320 / 512, abs=1e-3)  # spatial scaled to size
+    _, absolute = degrade_batch(x, "gaussian_blur", 3, seed=0, spatial_scale=1.0)
+    assert absolute[0]["sigma"] == 3.0  # the table's value in absolute pixels
     _, mrec = degrade_batch(x, "motion_blur", 2, seed=1)
     assert mrec[0]["angle_deg"] != mrec[1]["angle_deg"]  # each image draws its own angle
     with pytest.raises(KeyError, match="unknown degradation"):

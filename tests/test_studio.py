@@ -38,3 +38,13 @@ def test_build_app():
 
     app = build_app()
     assert isinstance(app, gr.Blocks)
+
+
+def test_detector_choice_reaches_the_scorer():
+    from studio.app import DETECTORS, get_scorer, score_image
+
+    img = load_image(SAMPLES / "astronaut.jpg")
+    _, table, _, _ = score_image(img, "perceptual-combined", "all", False, "robust CNN (degraded photos)")
+    assert len(table) == 1 and table.backend.iloc[0] == "robust-cnn+dlib"
+    assert get_scorer("perceptual-combined", "robust").detector.detector == "robust"
+    assert set(DETECTORS.values()) == {"hog", "robust"}

@@ -35,9 +35,12 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     variants: int = 2  # degraded copies per photo in the pool (plus the clean one)
+    absolute_prob: float = 0.3  # share of copies with spatial severities in absolute pixels (stronger on small photos)
     max_photos: int = 3000
     negative_prob: float = 0.15
     mosaic_prob: float = 0.3
+    grey_prob: float = 0.15  # old photos and scans: grey canvases
+    max_face: float = 260.0  # largest face width in canvas pixels (aligned crops fill the frame)
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available
     model: RobustConfig = field(default_factory=RobustConfig)
@@ -48,7 +51,7 @@ def _degrade_one(args):
     from ..degrade import TYPES, degrade, random_composition  # noqa: PLC0415
     from ..io import load_image  # noqa: PLC0415
 
-    path, boxes, seed, variants = args
+    path, boxes, seed, variants, absolute_prob = args
     rgb = load_image(path)
     rng = np.random.default_rng(seed)
     out = [(rgb, boxes, "clean", 0)]
@@ -59,14 +62,17 @@ def _degrade_one(args):
             out.append((img, boxes, "+".join(r["type"] for r in recs), max(r["level"] for r in recs)))
         else:
             kind, level = str(rng.choice(TYPES)), int(rng.integers(1, 6))
-            out.append((degrade(rgb, kind, level, seed=s)[0], boxes, kind, level))
+            scale = 1.0 if rng.random() < absolute_prob else None
+            out.append((degrade(rgb, kind, level, seed=s, spatial_scale=scale)[0], boxes, kind, level))
     return out
 
 
-def build_pool(teacher: pd.DataFrame, variants: int = 2, max_photos: int = 3000, seed: int = 0, workers: int = 2) -> list:
+def build_pool(teacher: pd.DataFrame, variants: int = 2, max_photos: int = 3000, seed: int = 0, workers: int = 2,
+               absolute_prob: float = 0.3) -> list:
     """[(image, boxes (N, 4), degradation, level)] for the teacher-labelled photos."""
     rows = teacher[teacher["n_faces"] > 0].head(max_photos)
-    jobs = [(r.path, np.asarray([list(b) for b in r.boxes], np.float32), seed + i, variants) for i, r in enumerate(rows.itertuples())]
+    jobs = [(r.path, np.asarray([list(b) for b in r.boxes], np.float32), seed + i, variants, absolute_prob)
+            for i, r in enumerate(rows.itertuples())]
     pool = []
     if workers > 1:
         with ProcessPoolExecutor(workers) as ex:
@@ -110,17 +116,33 @@ def _visible(boxes: np.ndarray, size: int, min_side: float = 10.0) -> np.ndarray
 
 
 def face_free_crop(img: np.ndarray, boxes: np.ndarray, rng, min_side: int = 48) -> np.ndarray | None:
-    """A crop of ``img`` that overlaps no face box (margin 10 %), or None."""
+    """A crop of ``img`` that overlaps no (10 %-grown) face box, or None.
+
+    Random rectangles first; failing those, the largest strip left, right, above or below
+    all faces (in LFW-style photos the face fills the centre, so strips are what is left).
+    """
     h, w = img.shape[:2]
+    grown = [_grow(b, 0.1) for b in boxes]
     for _ in range(20):
         cw, ch = int(rng.integers(min_side, max(min_side + 1, w // 2))), int(rng.integers(min_side, max(min_side + 1, h // 2)))
         if cw >= w or ch >= h:
             continue
         x0, y0 = int(rng.integers(0, w - cw)), int(rng.integers(0, h - ch))
         crop = (x0, y0, x0 + cw, y0 + ch)
-        if all(_iou(crop, _grow(b, 0.1)) == 0 for b in boxes):
+        if all(_iou(crop, b) == 0 for b in grown):
             return img[y0 : y0 + ch, x0 : x0 + cw]
-    return None
+    if not grown:
+        return img
+    x1 = int(max(0, min(b[0] for b in grown)))
+    y1 = int(max(0, min(b[1] for b in grown)))
+    x2 = int(min(w, max(b[2] for b in grown)))
+    y2 = int(min(h, max(b[3] for b in grown)))
+    strips = [(0, 0, x1, h), (x2, 0, w, h), (0, 0, w, y1), (0, y2, w, h)]
+    strips = [s for s in strips if s[2] - s[0] >= min_side and s[3] - s[1] >= min_side]
+    if not strips:
+        return None
+    sx0, sy0, sx1, sy1 = max(strips, key=lambda s: (s[2] - s[0]) * (s[3] - s[1]))
+    return img[sy0:sy1, sx0:sx1]
 
 
 def _grow(b, f):
@@ -129,7 +151,14 @@ def _grow(b, f):
 
 
 def make_canvas(pool: list, rng, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """One training canvas (size x size x 3 uint8) and its face boxes (N, 4)."""
+    """One training canvas (size x size x 3 uint8) and its face boxes (N, 4); grey with ``grey_prob``."""
+    img, boxes = _make_canvas(pool, rng, cfg)
+    if rng.random() < cfg.grey_prob:
+        img = np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    return img, boxes
+
+
+def _make_canvas(pool: list, rng, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     size = cfg.canvas
     fill = tuple(int(v) for v in rng.integers(0, 256, 3))
     u = rng.random()
@@ -157,7 +186,7 @@ def make_canvas(pool: list, rng, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarr
         return canvas, np.concatenate(all_boxes).astype(np.float32)
     img, boxes, _, _ = pool[int(rng.integers(len(pool)))]
     face_w = float(boxes[0, 2] - boxes[0, 0])
-    scale = math.exp(rng.uniform(math.log(24), math.log(200))) / face_w
+    scale = math.exp(rng.uniform(math.log(24), math.log(cfg.max_face))) / face_w
     canvas, b = _place(img, boxes, size, scale, rng, bool(rng.random() < 0.5), fill)
     return canvas, _visible(b, size).astype(np.float32)
 
@@ -226,7 +255,7 @@ def train(pool: list, cfg: TrainConfig, out_path=None, log=print) -> tuple[Robus
         opt.zero_grad()
         loss.backward()
         opt.step()
-        running.append(float(loss))
+        running.append(loss.item())
         step += 1
         if step % 50 == 0:
             rec = {"step": step, "minutes": round((time.time() - start) / 60, 2), "loss": round(float(np.mean(running)), 4), **parts}
