@@ -148,3 +148,23 @@ def test_score_heavily_blurred_photos_scores_nearly_every_face(shared_data, tmp_
     assert main(["score", str(folder), "--fallback", "none", "--out", str(tmp_path / "hog.csv"), "-q"]) == 0
     hog = pd.read_csv(tmp_path / "hog.csv").groupby("path").status.first()
     assert (hog == "ok").mean() < (per_file == "ok").mean()
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_train_cli_smoke(shared_data, tmp_path):
+    import shutil
+
+    from core.cli import main
+
+    photos = tmp_path / "photos"
+    for person in sorted((shared_data / "lfw" / "images").iterdir())[:6]:
+        shutil.copytree(person, photos / person.name)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("canvas: 128\nbatch: 4\nvariants: 1\nmodel:\n  widths: [8, 16, 16, 24, 32]\n  head: 16\n")
+    out = tmp_path / "r.safetensors"
+    assert main(["train", "robust-face", str(photos), "--config", str(cfg), "--minutes", "0.08", "--out", str(out), "--workers", "1"]) == 0
+    model = load_robust(out)
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert model.cfg.widths == (8, 16, 16, 24, 32) and card["steps"] > 0 and card["train"]["canvas"] == 128
+    assert out.with_suffix(".teacher.parquet").is_file()
