@@ -19,6 +19,7 @@ from .faces import Face, FaceDetector, align_arcface, align_gfiqa, whole_image_f
 from .io import ImageSource, describe_source, load_image
 from .models.base import QualityModel
 from .models.registry import create_model
+from .tensors import image_to_tensor
 
 DEFAULT_MODEL = "perceptual-combined"
 
@@ -81,10 +82,6 @@ def grid_crop(image: np.ndarray, face: Face, size: int = GRID_CROP) -> np.ndarra
     return image[y0 : y0 + size, x0 : x0 + size]
 
 
-def _to_tensor(arr: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div_(255.0)
-
-
 def prepare_faces(image: np.ndarray, faces: list[Face], model: QualityModel) -> tuple[dict[str, torch.Tensor], list[np.ndarray]]:
     """Build the batched inputs ``model.info.inputs`` asks for; also returns the aligned crops."""
     info = model.info
@@ -101,11 +98,11 @@ def prepare_faces(image: np.ndarray, faces: list[Face], model: QualityModel) -> 
     batch: dict[str, torch.Tensor] = {}
     dev = model.device
     if "aligned" in need:
-        batch["aligned"] = torch.stack([_to_tensor(a) for a in aligned_imgs]).to(dev)
+        batch["aligned"] = torch.stack([image_to_tensor(a) for a in aligned_imgs]).to(dev)
     if "landmarks" in need:
         batch["landmarks"] = torch.from_numpy(np.stack(lms).astype(np.float32)).to(dev)
     if "grid_crop" in need:
-        batch["grid_crop"] = torch.stack([_to_tensor(c) for c in crops]).to(dev)
+        batch["grid_crop"] = torch.stack([image_to_tensor(c) for c in crops]).to(dev)
     return batch, aligned_imgs
 
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .tensors import image_to_tensor, luma
+
 LEVELS = (1, 2, 3, 4, 5)
 
 
@@ -120,8 +122,7 @@ def _codec(x: torch.Tensor, fmt: str, quality: int) -> torch.Tensor:
 
 
 def _grey_mean(x: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True).mean(dim=(2, 3), keepdim=True)
+    return luma(x).mean(dim=(2, 3), keepdim=True)
 
 
 def _rand(g: torch.Generator, *shape, device) -> torch.Tensor:
@@ -213,7 +214,7 @@ def degrade_batch(
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    return image_to_tensor(image)[None]
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

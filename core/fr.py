@@ -15,23 +15,14 @@ No human MOS exists for these images: this is a documented proxy, not a perceptu
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .tensors import as_batch as _as_batch
+from .tensors import luma255 as _luma255
+
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 GMSD_MAX = 0.35
-
-
-def _luma255(x: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True) * 255.0
-
-
-def _as_batch(x) -> torch.Tensor:
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float() / 255.0
-    return x.float() if x.ndim == 4 else x[None].float()
 
 
 def gmsd(x, ref) -> torch.Tensor:

@@ -29,16 +29,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..tensors import luma255 as rgb_to_grey255
 from .base import ModelInfo, QualityModel
 from .registry import register_model
 
 PAPER = "tinyFQnet (seed 004), perceptual baselines of Table II / Fig. 6"
-
-
-def rgb_to_grey255(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) RGB in [0, 1] -> (B, 1, H, W) luma (BT.601) in [0, 255]."""
-    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True) * 255.0
 
 
 # ----------------------------------------------------------------------------- blur

@@ -1,0 +1,30 @@
+"""Small tensor helpers shared by the models, the degradation engine and the FR metrics."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+_BT601 = (0.299, 0.587, 0.114)
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB -> (B, 1, H, W) BT.601 luma, same scale as the input."""
+    w = torch.tensor(_BT601, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def luma255(x: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB in [0, 1] -> (B, 1, H, W) luma in [0, 255]."""
+    return luma(x) * 255.0
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> (3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
+def as_batch(x) -> torch.Tensor:
+    """An HxWx3 uint8 array, a (3, H, W) or a (B, 3, H, W) tensor -> (B, 3, H, W) float."""
+    if isinstance(x, np.ndarray):
+        return image_to_tensor(x)[None]
+    return x.float() if x.ndim == 4 else x[None].float()
