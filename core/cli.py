@@ -80,7 +80,7 @@ def _cmd_data_stats(args) -> int:
 
 
 def _cmd_train_robust(args) -> int:
-    import pandas as pd  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
 
     from .faces.robust import RobustConfig  # noqa: PLC0415
     from .faces.robust_train import TrainConfig, build_pool, train  # noqa: PLC0415
@@ -97,7 +97,14 @@ def _cmd_train_robust(args) -> int:
     for key in ("minutes", "batch", "max_photos"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
-    photos = iter_image_paths([args.photos])[: cfg.max_photos]
+    photos = iter_image_paths([args.photos])
+    if args.holdout > 0:  # identity folders (LFW layout): never train on the people the evaluation holds out
+        from .build import identity_split  # noqa: PLC0415
+
+        split = identity_split({Path(p).parent.name for p in photos}, (1 - args.holdout, 0.0, args.holdout), seed=args.split_seed)
+        photos = [p for p in photos if split[Path(p).parent.name] == "train"]
+    order = np.random.default_rng(cfg.seed).permutation(len(photos))  # a random sample, not the alphabet's first names
+    photos = [photos[i] for i in order[: cfg.max_photos]]
     labels_path = Path(args.teacher_cache or Path(args.out).with_suffix(".teacher.parquet"))
     teacher = teacher_labels(photos, labels_path, workers=args.workers)
     teacher = teacher[teacher["path"].isin({str(p) for p in photos})]
@@ -176,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-photos", type=int, default=None)
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--teacher-cache", default=None, help="Parquet of teacher labels (default: beside --out)")
+    r.add_argument("--holdout", type=float, default=0.2,
+                   help="share of identities (parent folder names) held out for evaluation; 0 uses every photo")
+    r.add_argument("--split-seed", type=int, default=0, help="seed of the identity split (benchmarks use 0)")
     r.set_defaults(func=_cmd_train_robust)
 
     st = sub.add_parser("studio", help="start the Gradio upload-and-score app")

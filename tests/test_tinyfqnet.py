@@ -52,3 +52,125 @@ def test_residual_block_rules():
     torch.testing.assert_close(b(x), x + b.body(x))
     with pytest.raises(ValueError, match="residual"):
         Block(5, 20, 11, 2, True)
+
+
+# ----------------------------------------------------------------------------- registry, labels, sampling, training
+def test_registered_and_round_trips(tmp_path):
+    from core.checkpoint import save_checkpoint
+    from core.models import create_model, model_info
+
+    info = model_info("tinyfqnet")
+    assert (info.alignment, info.input_size, info.lower_better) == ("arcface", 64, False)
+    m = create_model("tinyfqnet", pretrained=False, device="cpu")
+    x = {"aligned": torch.rand(3, 3, 64, 64)}
+    path = save_checkpoint(m, tmp_path / "t.safetensors")
+    m2 = create_model("tinyfqnet", weights=path, device="cpu")
+    assert torch.allclose(m(x), m2(x))
+    big = {"aligned": torch.rand(2, 3, 112, 112)}  # other crop sizes are resized to Table I's 64x64
+    assert m(big).shape == (2,)
+    with pytest.raises(ValueError, match="paper"):
+        create_model("tinyfqnet", config="huge", device="cpu")
+
+
+def test_eq1_labels_hand_computed():
+    import numpy as np
+
+    from core.recognition import class_centres, recognition_quality
+
+    f = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    ids = ["a", "a", "b"]
+    c = class_centres(f, ids)
+    s = 1 / np.sqrt(2)
+    assert np.allclose(c["a"], [s, s]) and np.allclose(c["b"], [s, s])
+    q = recognition_quality(np.array([[1.0, 0.0], [5.0, 5.0], [1.0, 1.0]]), ["a", "b", "zz"], c)
+    assert np.allclose(q[:2], [s, 1.0]) and np.isnan(q[2])
+
+
+def test_smooth_sampling_flattens_the_distribution():
+    import numpy as np
+
+    from core.recognition import smooth_sample
+
+    rng = np.random.default_rng(0)
+    scores = np.clip(rng.normal(0.8, 0.05, 5000), 0, 1)  # peaked, as Fig. 5 (top) shows
+    idx = smooth_sample(scores, seed=1)
+    before = np.bincount((scores * 100).astype(int), minlength=101)
+    after = np.bincount((scores[idx] * 100).astype(int), minlength=101)
+    target = round(before[before > 0].mean())
+    assert after.max() == target  # peak bins cut down to the mean bin count
+    lo = scores <= np.quantile(scores, 0.10)
+    assert np.isin(np.flatnonzero(lo), idx).all()  # every tail image kept ...
+    assert (np.bincount(idx, minlength=len(scores))[lo] >= 1).all()
+    tail_bins = np.unique((scores[lo] * 100).astype(int))[:-1]  # ... and tail bins over-sampled up to the target
+    assert (after[tail_bins] == target).all()
+    assert after[after > 0].std() / after[after > 0].mean() < before[before > 0].std() / before[before > 0].mean()
+    assert np.array_equal(idx, smooth_sample(scores, seed=1))
+
+
+def test_train_state_round_trip(tmp_path):
+    from core.train.state import load_state, save_state
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 2, 0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        net(torch.randn(8, 4)).pow(2).mean().backward()
+        opt.step()
+        sched.step()
+    save_state(tmp_path, net, opt, sched, {"epoch": 3})
+    net2 = torch.nn.Linear(4, 1)
+    opt2 = torch.optim.SGD(net2.parameters(), lr=0.1, momentum=0.9)
+    sched2 = torch.optim.lr_scheduler.StepLR(opt2, 2, 0.1)
+    assert load_state(tmp_path, net2, opt2, sched2) == {"epoch": 3}
+    assert torch.equal(net.weight, net2.weight)
+    assert torch.equal(opt.state[net.weight]["momentum_buffer"], opt2.state[net2.weight]["momentum_buffer"])
+    assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"]) and sched2.last_epoch == 3
+
+
+def _lfw_people(shared_data, n_ids, per_id, offset=0):
+    ids = sorted(d for d in (shared_data / "lfw" / "images").iterdir() if len(list(d.glob("*.jpg"))) >= 10)
+    photos, people = [], []
+    for d in ids[offset : offset + n_ids]:
+        for p in sorted(d.glob("*.jpg"))[:per_id]:
+            photos.append(p)
+            people.append(d.name)
+    return photos, people
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
+    """Eq. 1 labels fall with degradation; a short run lowers the loss and ranks held-out people above chance."""
+    import numpy as np
+
+    from core.frames import select_frames
+    from core.recognition import LabelConfig, build_recognition_labels
+    from core.train.tinyfqnet import PRESETS, train_tinyfqnet
+
+    photos, people = _lfw_people(shared_data, 10, 10)
+    cfg = LabelConfig(variants=3, min_images=10, max_per_identity=10)
+    table = build_recognition_labels(photos, people, tmp_path / "labels.parquet", cfg, workers=2, progress=False)
+    assert len(table) >= 0.9 * len(photos) * 4 and table["quality"].between(-1, 1).all()
+    clean = table[table.degradation == "clean"].quality
+    heavy = table[(table.degradation != "clean") & (table.level >= 4)].quality
+    assert clean.median() > heavy.median() + 0.02
+    again = build_recognition_labels(photos, people, tmp_path / "labels.parquet", cfg, workers=1, progress=False)
+    assert len(again) == len(table)  # resumed: nothing recomputed or duplicated
+
+    ids = sorted(set(people))
+    val_ids = set(ids[-3:])
+    train, val = table[~table.identity.isin(val_ids)], table[table.identity.isin(val_ids)]
+    model, hist = train_tinyfqnet(train, val, tmp_path / "run", PRESETS["smoke"], progress=False)
+    assert hist.train_l2.iloc[-1] < hist.train_l2.iloc[0]
+    assert hist.val_srcc.max() > 0.2, hist
+    assert (tmp_path / "run" / "tinyfqnet.safetensors").is_file() and (tmp_path / "run" / "metrics.csv").is_file()
+
+    # frame selection: a person's sharp photo is picked over blurred copies of itself
+    from PIL import Image, ImageFilter
+
+    sharp = Image.open(photos[0])
+    frames = [np.asarray(sharp.filter(ImageFilter.GaussianBlur(r))) for r in (3, 0, 1.5)]
+    ranking = select_frames(frames, k=2, model=model)
+    assert ranking.best[0] == 1 and len(ranking.table) == 3

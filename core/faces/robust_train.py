@@ -41,6 +41,8 @@ class TrainConfig:
     mosaic_prob: float = 0.3
     grey_prob: float = 0.15  # old photos and scans: grey canvases
     max_face: float = 260.0  # largest face width in canvas pixels (aligned crops fill the frame)
+    canvas_blur_prob: float = 0.0  # extra blur on the canvas, sigma relative to the face as the network sees it
+    canvas_blur_max: float = 0.08  # largest sigma / face width (0.05 ~ a 5-px blur of a 100-px face)
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available
     model: RobustConfig = field(default_factory=RobustConfig)
@@ -153,6 +155,15 @@ def _grow(b, f):
 def make_canvas(pool: list, rng, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     """One training canvas (size x size x 3 uint8) and its face boxes (N, 4); grey with ``grey_prob``."""
     img, boxes = _make_canvas(pool, rng, cfg)
+    if len(boxes) and rng.random() < cfg.canvas_blur_prob:
+        face_w = float(np.median(boxes[:, 2] - boxes[:, 0]))
+        sigma = face_w * rng.uniform(0.005, cfg.canvas_blur_max)
+        if rng.random() < 0.7:
+            img = cv2.GaussianBlur(img, (0, 0), sigma)
+        else:  # defocus-like: a disk of radius ~ 2 sigma
+            r = max(1, int(round(2 * sigma)))
+            disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)).astype(np.float32)
+            img = cv2.filter2D(img, -1, disk / disk.sum())
     if rng.random() < cfg.grey_prob:
         img = np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     return img, boxes

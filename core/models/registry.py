@@ -5,11 +5,14 @@ declares its score range, ``lower_better``, the inputs it needs and the paper it
 """
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
 from typing import Callable
 
 from ..errors import ModelNotFoundError
 
+log = logging.getLogger(__name__)
 _FACTORIES: dict[str, Callable] = {}
 _INFOS: dict[str, object] = {}
 
@@ -28,7 +31,7 @@ def register_model(info) -> Callable:
 
 
 def _ensure_builtin() -> None:
-    from . import perceptual  # noqa: F401,PLC0415  (registers on import)
+    from . import perceptual, tinyfqnet  # noqa: F401,PLC0415  (registers on import)
 
 
 def list_models() -> list:
@@ -45,16 +48,31 @@ def model_info(name: str):
     return _INFOS[name]
 
 
-def create_model(name: str, weights: str | os.PathLike | None = None, device=None, **kwargs):
+#: shipped default weights of trainable models: ``assets/models/<name>.safetensors`` (+ ``.json`` card)
+SHIPPED = Path(__file__).resolve().parents[2] / "assets" / "models"
+
+
+def shipped_weights(name: str) -> Path | None:
+    """The default checkpoint committed for ``name``, or None."""
+    p = SHIPPED / f"{name}.safetensors"
+    return p if p.is_file() and p.with_suffix(".json").is_file() else None
+
+
+def create_model(name: str, weights: str | os.PathLike | None = None, device=None, pretrained: bool = True, **kwargs):
     """Build a registered model, optionally load a safetensors checkpoint, move to ``device``.
 
     ``weights`` is a ``.safetensors`` file (its ``.json`` config beside it) saved by
-    :func:`core.checkpoint.save_checkpoint`; ``kwargs`` override the factory's defaults.
-    The model is returned in eval mode.
+    :func:`core.checkpoint.save_checkpoint`; without it a trainable model loads its shipped
+    default weights (``pretrained=True``) or starts from random initialisation (``False``).
+    ``kwargs`` override the factory's defaults. The model is returned in eval mode.
     """
     import torch  # noqa: PLC0415
 
     info = model_info(name)
+    if weights is None and pretrained and info.trainable and not kwargs:
+        weights = shipped_weights(name)
+        if weights is None:
+            log.warning("%s: no shipped weights under %s; the model is untrained", name, SHIPPED)
     if weights is not None:
         from ..checkpoint import load_checkpoint  # noqa: PLC0415
 

@@ -27,6 +27,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .base import ModelInfo, QualityModel
+from .registry import register_model
+
 #: (in, expansion, out, stride, residual) per block, Table I order
 TABLE_I_BLOCKS = (
     (11, 8, 2, 1, False),
@@ -99,3 +102,44 @@ def count_macs(model: nn.Module, input_shape=(1, 3, 64, 64)) -> int:
     for h in hooks:
         h.remove()
     return total
+
+
+# ----------------------------------------------------------------------------- registry entry
+TINYFQNET_INFO = ModelInfo(
+    name="tinyfqnet",
+    description="Recognition-oriented face quality: 13k-parameter MobileNetV2-style net on the ArcFace-aligned 64x64 face.",
+    score_range=(0.0, 1.0),
+    inputs=("aligned",),
+    alignment="arcface",
+    input_size=64,
+    paper="tinyFQnet (seed 004), Table I; labels quality(x) = cos(f_x, u_y), Eq. 1",
+    trainable=True,
+)
+
+
+class TinyFQNetQuality(QualityModel):
+    """Registry wrapper: ``batch["aligned"]`` (B, 3, 64, 64) in [0, 1] -> predicted cos(f_x, u_y).
+
+    ``config="paper"`` is Table I; ``"lite"`` is the same network (it already trains in
+    minutes on a CPU). ``stem``/``head``/``blocks`` may be overridden for ablations.
+    """
+
+    info = TINYFQNET_INFO
+
+    def __init__(self, config: str = "paper", stem: int = 11, head: int = 256, blocks=None):
+        if config not in ("paper", "lite"):
+            raise ValueError(f"tinyfqnet config must be 'paper' or 'lite', got {config!r}")
+        blocks = [list(b) for b in (blocks or TABLE_I_BLOCKS)]
+        super().__init__(config=config, stem=stem, head=head, blocks=blocks)
+        self.net = TinyFQNet(tuple(tuple(b) for b in blocks), stem=stem, head=head)
+
+    def forward(self, batch):
+        x = batch["aligned"]
+        if x.shape[-1] != 64 or x.shape[-2] != 64:
+            x = nn.functional.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+        return self.net(x)
+
+
+@register_model(TINYFQNET_INFO)
+def tinyfqnet(**kw) -> TinyFQNetQuality:
+    return TinyFQNetQuality(**kw)

@@ -1,0 +1,116 @@
+"""Training tinyFQnet on recognition-oriented labels (seed 004, sections III-C to III-E).
+
+Input: the table of :func:`core.recognition.build_recognition_labels` (64x64 ArcFace crops
+and Eq. 1 labels). Training set resampled by :func:`core.recognition.smooth_sample`; L2 loss
+(Eq. 2); SGD, lr 0.01 x0.1 every 5 epochs, 17 epochs, weight decay 1e-4 (the ``paper``
+preset). Horizontal flips only: every other change of the pixels would change the label.
+Best epoch on validation SRCC is kept; an interrupted run resumes from ``last.*``.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..checkpoint import save_checkpoint
+from ..metrics import plcc, srcc
+from ..models.tinyfqnet import TinyFQNetQuality
+from ..recognition import decode_crop, smooth_sample
+from .state import load_state, save_state
+
+
+@dataclass
+class TinyFQTrainConfig:
+    epochs: int = 17
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    step_epochs: int = 5
+    gamma: float = 0.1
+    batch: int = 128
+    smooth_sampling: bool = True
+    seed: int = 0
+    device: str = "auto"
+
+
+PRESETS = {
+    "paper": TinyFQTrainConfig(),
+    "lite": TinyFQTrainConfig(batch=64),  # the network is tiny: the paper schedule already fits a CPU
+    "smoke": TinyFQTrainConfig(epochs=4, step_epochs=3, batch=32, lr=0.02),
+}
+
+
+def crops_tensor(table: pd.DataFrame) -> torch.Tensor:
+    arr = np.stack([decode_crop(b) for b in table["crop"]])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # uint8 (N, 3, 64, 64)
+
+
+@torch.no_grad()
+def predict(model: TinyFQNetQuality, x_uint8: torch.Tensor, batch: int = 512) -> np.ndarray:
+    model.eval()
+    dev = next(model.parameters()).device
+    out = [model({"aligned": x_uint8[i : i + batch].to(dev).float() / 255.0}).cpu() for i in range(0, len(x_uint8), batch)]
+    return torch.cat(out).numpy()
+
+
+def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLike, cfg: TinyFQTrainConfig | None = None,
+                    progress: bool = True) -> tuple[TinyFQNetQuality, pd.DataFrame]:
+    """Train, log ``metrics.csv``, write ``tinyfqnet.safetensors`` (best val SRCC) under ``out_dir``."""
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    cfg = cfg or TinyFQTrainConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    torch.manual_seed(cfg.seed)
+    model = TinyFQNetQuality().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_epochs, cfg.gamma)
+
+    x_tr, y_tr = crops_tensor(train), torch.tensor(np.clip(train["quality"].to_numpy(), 0, 1), dtype=torch.float32)
+    x_va, y_va = crops_tensor(val), val["quality"].to_numpy()
+    idx = smooth_sample(y_tr.numpy(), seed=cfg.seed) if cfg.smooth_sampling else np.arange(len(y_tr))
+
+    meta = load_state(out, model, opt, sched) or {"epoch": 0, "best_srcc": -2.0, "history": []}
+    history = meta["history"]
+    for epoch in range(meta["epoch"], cfg.epochs):
+        model.train()
+        g = np.random.default_rng(cfg.seed + epoch)
+        order = g.permutation(idx)
+        losses = []
+        for s in tqdm(range(0, len(order), cfg.batch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
+            b = order[s : s + cfg.batch]
+            x = x_tr[b].to(device).float() / 255.0
+            flip = torch.from_numpy(g.random(len(b)) < 0.5).to(device)
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            loss = torch.mean((model({"aligned": x}) - y_tr[b].to(device)) ** 2)  # Eq. 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        sched.step()
+        pred = predict(model, x_va)
+        rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_l2": float(np.mean(losses)),
+               "val_l2": float(np.mean((pred - y_va) ** 2)), "val_srcc": srcc(pred, y_va), "val_plcc": plcc(pred, y_va)}
+        history.append(rec)
+        if rec["val_srcc"] > meta["best_srcc"]:
+            meta["best_srcc"] = rec["val_srcc"]
+            save_checkpoint(model.cpu(), out / "tinyfqnet.safetensors",
+                            extra={"train": asdict(cfg), "best_epoch": epoch + 1, "val": rec, "train_images": int(len(train)),
+                                   "resampled": int(len(idx))})
+            model.to(device)
+        meta.update(epoch=epoch + 1, history=history)
+        save_state(out, model, opt, sched, meta)
+        with open(out / "metrics.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(history[0]))
+            w.writeheader()
+            w.writerows(history)
+    from ..models import create_model  # noqa: PLC0415
+
+    best = create_model("tinyfqnet", weights=out / "tinyfqnet.safetensors", device="cpu")
+    return best, pd.DataFrame(history)
