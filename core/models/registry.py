@@ -31,7 +31,7 @@ def register_model(info) -> Callable:
 
 
 def _ensure_builtin() -> None:
-    from . import perceptual, tinyfqnet  # noqa: F401,PLC0415  (registers on import)
+    from . import perceptual, stylegan_iqa, tinyfqnet  # noqa: F401,PLC0415  (registers on import)
 
 
 def list_models() -> list:
@@ -69,10 +69,17 @@ def create_model(name: str, weights: str | os.PathLike | None = None, device=Non
     import torch  # noqa: PLC0415
 
     info = model_info(name)
-    if weights is None and pretrained and info.trainable and not kwargs:
+    if weights is None and pretrained and info.trainable:
         weights = shipped_weights(name)
         if weights is None:
             log.warning("%s: no shipped weights under %s; the model is untrained", name, SHIPPED)
+        else:  # the shipped file serves only the configuration it was trained in
+            from ..checkpoint import read_config  # noqa: PLC0415
+
+            shipped_cfg = read_config(weights)["config"]
+            if any(shipped_cfg.get(k) != v for k, v in kwargs.items()):
+                log.warning("%s: shipped weights are for %s, not %s; the model is untrained", name, shipped_cfg, kwargs)
+                weights = None
     if weights is not None:
         from ..checkpoint import load_checkpoint  # noqa: PLC0415
 
