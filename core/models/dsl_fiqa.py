@@ -300,7 +300,7 @@ DSL_INFO = ModelInfo(
 class DSLFIQA(QualityModel):
     info = DSL_INFO
 
-    def __init__(self, config: str = "paper", **overrides):
+    def __init__(self, config: str = "lite", **overrides):
         if config not in DSL_PRESETS:
             raise ValueError(f"dsl-fiqa config must be one of {sorted(DSL_PRESETS)}, got {config!r}")
         cfg = replace(DSL_PRESETS[config], **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})

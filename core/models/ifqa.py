@@ -165,7 +165,7 @@ IFQA_INFO = ModelInfo(
 class IFQA(QualityModel):
     info = IFQA_INFO
 
-    def __init__(self, config: str = "paper", **overrides):
+    def __init__(self, config: str = "lite", **overrides):
         if config not in IFQA_PRESETS:
             raise ValueError(f"ifqa config must be one of {sorted(IFQA_PRESETS)}, got {config!r}")
         cfg = replace(IFQA_PRESETS[config], **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})

@@ -31,7 +31,7 @@ def register_model(info) -> Callable:
 
 
 def _ensure_builtin() -> None:
-    from . import dsl_fiqa, ifqa, perceptual, stylegan_iqa, tinyfqnet  # noqa: F401,PLC0415  (registers on import)
+    from . import dsl_fiqa, ifqa, perceptual, resnet_iqa, stylegan_iqa, tinyfqnet  # noqa: F401,PLC0415  (registers on import)
 
 
 def list_models() -> list:

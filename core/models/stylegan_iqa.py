@@ -175,7 +175,7 @@ STYLEGAN_IQA_INFO = ModelInfo(
 class StyleGANIQA(QualityModel):
     info = STYLEGAN_IQA_INFO
 
-    def __init__(self, config: str = "paper", generator_weights: str | None = None, **overrides):
+    def __init__(self, config: str = "lite", generator_weights: str | None = None, **overrides):
         cfg = StyleGANIQAConfig(**{**asdict(STYLEGAN_IQA_PRESETS[config]), **overrides}) if config in STYLEGAN_IQA_PRESETS else None
         if cfg is None:
             raise ValueError(f"stylegan-iqa config must be one of {sorted(STYLEGAN_IQA_PRESETS)}, got {config!r}")

@@ -1,0 +1,58 @@
+"""ResNet50 regression baseline (GFIQA-20k paper, Table III / Table V "baseline"): ImageNet-style
+ResNet trunk -> global average pool -> FC -> MOS, trained with L1 on the labels.
+
+``paper``: ResNet50 at 512 px (the GFIQA input); ``lite``: ResNet18 at 256 px. ImageNet
+weights are loaded only when already in the torch hub cache (offline: from scratch).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import ModelInfo, QualityModel
+from .registry import register_model
+from .stylegan_iqa import ResNetStages
+
+PRESETS = {"paper": {"depth": 50, "input_size": 512}, "lite": {"depth": 18, "input_size": 256}}
+
+RESNET_INFO = ModelInfo(
+    name="resnet50-iqa",
+    description="Baseline: ResNet trunk + GAP + FC regression of MOS (GFIQA Table III baseline).",
+    inputs=("aligned",),
+    alignment="gfiqa",
+    input_size=512,
+    paper="Su et al., GFIQA-20k, Table III / V baseline",
+    trainable=True,
+)
+
+
+class ResNetIQA(QualityModel):
+    info = RESNET_INFO
+
+    def __init__(self, config: str = "lite", pretrained: bool = False):
+        if config not in PRESETS:
+            raise ValueError(f"resnet50-iqa config must be one of {sorted(PRESETS)}, got {config!r}")
+        super().__init__(config=config, pretrained=pretrained)
+        p = PRESETS[config]
+        self.input_size = p["input_size"]
+        self.info = replace(RESNET_INFO, input_size=self.input_size)
+        self.encoder = ResNetStages(p["depth"], pretrained)
+        self.fc = nn.Linear(self.encoder.widths[-1], 1)
+
+    def forward(self, batch):
+        x = batch["aligned"]
+        if x.shape[-1] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+        return self.fc(self.encoder(x)[-1].mean((2, 3))).squeeze(1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last-stage feature map (for Grad-CAM)."""
+        return self.encoder(x)[-1]
+
+
+@register_model(RESNET_INFO)
+def resnet50_iqa(**kw) -> ResNetIQA:
+    return ResNetIQA(**kw)
