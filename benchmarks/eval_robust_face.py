@@ -50,7 +50,7 @@ def main() -> None:
         img = load_image(f)
         faces = hog.detect(img)
         if faces:
-            photos.append((img, np.array([faces[0].box], np.float32), faces[0].landmarks))
+            photos.append((img, np.array([f.box for f in faces], np.float32), faces[0].landmarks))  # all faces: none may sit in a "face-free" crop
         if len(photos) >= args.n:
             break
     robust = shipped_detector()

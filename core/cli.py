@@ -116,6 +116,67 @@ def _cmd_train_robust(args) -> int:
     return 0
 
 
+def _read_labels(path: str, root: str | None):
+    import pandas as pd  # noqa: PLC0415
+
+    t = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+    col = "path" if "path" in t.columns else "image"
+    if col not in t.columns or "mos" not in t.columns:
+        raise FaceIQAError(f"{path}: needs columns 'image' (or 'path') and 'mos'")
+    base = Path(root) if root else Path(path).parent
+    t["path"] = [str(p) if Path(p).is_absolute() else str(base / p) for p in t[col]]
+    return t
+
+
+def _cmd_train_model(args) -> int:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from .train.iqa import IFQA_PRESETS, PRESETS, train_ifqa, train_iqa  # noqa: PLC0415
+
+    table = _read_labels(args.labels, args.root)
+    if "split" not in table.columns:
+        raise FaceIQAError(f"{args.labels}: needs a 'split' column (train / val / test)")
+    train, val = table[table.split == "train"], table[table.split == "val"]
+    if val.empty:
+        raise FaceIQAError(f"{args.labels}: no 'val' rows to select the best epoch on")
+    over = {k: v for k, v in (("epochs", args.epochs), ("batch", args.batch), ("seed", args.seed)) if v is not None}
+    if args.name == "ifqa":
+        if not {"source", "degradation"} <= set(table.columns):
+            raise FaceIQAError("ifqa trains on (degraded, clean) pairs: labels need 'source' and 'degradation' (faceiqa data build)")
+        clean = table[table.degradation == "clean"].set_index("source")["path"]
+        pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
+        _, hist = train_ifqa(pairs, val, args.out, replace(IFQA_PRESETS[args.preset], **over))
+    else:
+        if args.name not in PRESETS:
+            raise FaceIQAError(f"no training presets for {args.name!r}; choose from {sorted(PRESETS) + ['ifqa']}")
+        _, hist = train_iqa(args.name, train, val, args.out, replace(PRESETS[args.name][args.preset], **over))
+    best = hist.loc[hist.val_srcc.idxmax()]
+    print(f"{args.out}: best epoch {int(best.epoch)} val SRCC {best.val_srcc:.4f} -> {Path(args.out) / (args.name + '.safetensors')}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    import numpy as np  # noqa: PLC0415
+
+    from .metrics import evaluate  # noqa: PLC0415
+    from .models import create_model  # noqa: PLC0415
+    from .train.iqa import face_landmarks, load_faces, predict_table  # noqa: PLC0415
+
+    table = _read_labels(args.labels, args.root)
+    if args.split and "split" in table.columns:
+        table = table[table.split == args.split]
+    model = create_model(args.name, weights=args.weights, device=args.device)
+    lm = face_landmarks(table["path"]) if "landmarks" in model.info.inputs else None
+    raw = predict_table(model, load_faces(table["path"], model.info.input_size), lm)
+    pred = model.to_mos(__import__("torch").from_numpy(raw)).numpy()
+    s = evaluate(pred, table["mos"].to_numpy())
+    out = table.drop(columns=["path"]).assign(prediction=pred, raw=raw, error=pred - table["mos"].to_numpy())
+    out.to_csv(args.out, index=False)
+    print(f"{args.name} on {len(table)} images: SRCC {s.srcc:.4f} KRCC {s.krcc:.4f} PLCC {s.plcc:.4f} RMSE {s.rmse:.4f} "
+          f"(mean |error| {np.mean(np.abs(out.error)):.4f}); predictions -> {args.out}")
+    return 0
+
+
 def _cmd_studio(args) -> int:
     cmd = [sys.executable, "-m", "studio", "--host", args.host, "--port", str(args.port)]
     if args.share:
@@ -187,6 +248,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of identities (parent folder names) held out for evaluation; 0 uses every photo")
     r.add_argument("--split-seed", type=int, default=0, help="seed of the identity split (benchmarks use 0)")
     r.set_defaults(func=_cmd_train_robust)
+
+    m = tsub.add_parser("model", help="train a seed model on a labels table (e.g. from `faceiqa data build`)")
+    m.add_argument("name", choices=("stylegan-iqa", "dsl-fiqa", "resnet50-iqa", "ifqa"))
+    m.add_argument("--labels", required=True, help="CSV/Parquet with image (or path), mos, split [, source, degradation]")
+    m.add_argument("--root", default=None, help="folder the image paths are relative to (default: the labels' folder)")
+    m.add_argument("--preset", choices=("paper", "lite"), default="lite")
+    m.add_argument("--out", required=True, help="run folder: best .safetensors, metrics.csv, resumable last.*")
+    m.add_argument("--epochs", type=int, default=None)
+    m.add_argument("--batch", type=int, default=None)
+    m.add_argument("--seed", type=int, default=None)
+    m.set_defaults(func=_cmd_train_model)
+
+    e = sub.add_parser("evaluate", help="SRCC / KRCC / PLCC / RMSE of a model on a labels table, plus a predictions CSV")
+    e.add_argument("name")
+    e.add_argument("--labels", required=True)
+    e.add_argument("--root", default=None)
+    e.add_argument("--split", default="test", help="rows of this split ('' for all)")
+    e.add_argument("--weights", default=None)
+    e.add_argument("--device", default=None)
+    e.add_argument("--out", default="predictions.csv")
+    e.set_defaults(func=_cmd_evaluate)
 
     st = sub.add_parser("studio", help="start the Gradio upload-and-score app")
     st.add_argument("--host", default="127.0.0.1")

@@ -9,7 +9,7 @@ parts of ``chunk`` images (atomically), so an interrupted run resumes where it s
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from .parallel import process_pool
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +98,7 @@ def analyse_images(
 
     jobs = [(c, aligned, fallback_whole) for c in chunks]
     if workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             for i, rows in enumerate(pool.map(_analyse_chunk, jobs)):
                 write(i, rows)
     else:

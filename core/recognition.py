@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import os
-from concurrent.futures import ProcessPoolExecutor
+from .parallel import process_pool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,7 +167,7 @@ def build_recognition_labels(photos, identities, out: str | os.PathLike, cfg: La
     tables = [done] if done is not None else []
     chunk = 64
     bar = tqdm(total=len(todo), desc="recognition labels", disable=not progress)
-    ex = ProcessPoolExecutor(workers) if workers > 1 else None
+    ex = process_pool(workers) if workers > 1 else None
     try:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]

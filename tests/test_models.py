@@ -20,7 +20,7 @@ def test_registry_lists_declared_models():
         assert lo < hi and isinstance(info.lower_better, bool) and info.inputs
         m = create_model(info.name, device="cpu")
         assert m.info.name == info.name and not m.training
-    with pytest.raises(ModelNotFoundError, match="unknown model 'nope'; available: perceptual-blur"):
+    with pytest.raises(ModelNotFoundError, match="unknown model 'nope'; available: dsl-fiqa, ifqa, perceptual-blur"):
         create_model("nope")
 
 

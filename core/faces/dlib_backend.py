@@ -100,4 +100,7 @@ def embedding(image: np.ndarray, box, landmarks68: np.ndarray | None = None, jit
         landmarks68 = landmarks(image, box, 68)
     pts = [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks68]
     shape = dlib.full_object_detection(_rect(box), pts)
+    image = np.ascontiguousarray(image, dtype=np.uint8)  # dlib refuses strided / read-only views
+    if not image.flags.writeable:
+        image = image.copy()
     return np.array(embedder().compute_face_descriptor(image, shape, jitter), dtype=np.float32)

@@ -6,7 +6,7 @@ every degraded copy of that photo inherits (teacher-student training, issue 4).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
+from ..parallel import process_pool
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ def teacher_labels(paths, out: str | os.PathLike, workers: int = 1, chunk: int =
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
     rows: list[dict] = []
     if workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             for r in pool.map(_label_chunk, chunks):
                 rows += r
     else:

@@ -32,12 +32,12 @@ RESNET_INFO = ModelInfo(
 class ResNetIQA(QualityModel):
     info = RESNET_INFO
 
-    def __init__(self, config: str = "lite", pretrained: bool = False):
+    def __init__(self, config: str = "lite", pretrained: bool = False, input_size: int | None = None):
         if config not in PRESETS:
             raise ValueError(f"resnet50-iqa config must be one of {sorted(PRESETS)}, got {config!r}")
-        super().__init__(config=config, pretrained=pretrained)
+        super().__init__(config=config, pretrained=pretrained, input_size=input_size)
         p = PRESETS[config]
-        self.input_size = p["input_size"]
+        self.input_size = input_size or p["input_size"]
         self.info = replace(RESNET_INFO, input_size=self.input_size)
         self.encoder = ResNetStages(p["depth"], pretrained)
         self.fc = nn.Linear(self.encoder.widths[-1], 1)

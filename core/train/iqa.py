@@ -1,0 +1,373 @@
+"""Training MOS-supervised face IQA models (StyleGAN-IQA, DSL-FIQA, ResNet baseline) and IFQA.
+
+One loop for the MOS-supervised models, each with its paper's loss:
+
+* ``stylegan-iqa`` - Eq. 11: L2 reconstruction + latent regularisation + L1 quality (the
+  perceptual and identity terms join when differentiable VGG / ArcFace callables are given);
+* ``dsl-fiqa`` - Charbonnier (Eq. 7) on one random fixed-size crop per image (paper section
+  3.1); its degradation encoder is first trained by DSL (:func:`pretrain_degradation`, Eq. 6)
+  and then frozen (section 3.4);
+* ``resnet50-iqa`` - L1 regression (the GFIQA baseline).
+
+IFQA has no MOS in its objective: :func:`train_ifqa` trains the per-pixel discriminator
+against a restoration generator with facial primary region swaps (our reconstruction).
+
+Inputs are tables with ``path`` (an aligned face image) and ``mos`` (0..1); landmarks, when a
+model needs them, are estimated once on the aligned crop and cached. Every run writes
+``metrics.csv`` per epoch, the best-on-validation-SRCC checkpoint (safetensors + JSON) and a
+resumable ``last.*`` state; rerunning the same command after a kill resumes.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import save_checkpoint
+from ..metrics import plcc, srcc
+from .state import load_state, save_state
+
+MOS_MODELS = ("stylegan-iqa", "dsl-fiqa", "resnet50-iqa")
+
+
+@dataclass
+class IQATrainConfig:
+    epochs: int = 25
+    batch: int = 16
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    step_epochs: int = 10  # lr x gamma every step_epochs (0: cosine over the run)
+    gamma: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # mixed precision on CUDA
+    max_steps_per_epoch: int = 0  # 0: the whole table
+    dsl_pretrain_steps: int = 0  # DSL-FIQA: degradation-encoder steps before the IQA net
+    model: dict = field(default_factory=dict)  # constructor arguments (e.g. {"config": "lite"})
+
+
+#: the papers' hyper-parameters ("paper"), CPU-sized ones ("lite"), and a smoke-test size
+PRESETS: dict[str, dict[str, IQATrainConfig]] = {
+    "stylegan-iqa": {
+        "paper": IQATrainConfig(epochs=25, batch=16, lr=5e-5, step_epochs=10, model={"config": "paper"}),
+        "lite": IQATrainConfig(epochs=12, batch=16, lr=2e-4, step_epochs=5, model={"config": "lite"}),
+    },
+    "dsl-fiqa": {
+        # Adam 1e-5, wd 1e-5, batch 16 (public config); 500 epochs there, fewer here by default
+        "paper": IQATrainConfig(epochs=100, batch=16, lr=1e-5, weight_decay=1e-5, step_epochs=0, dsl_pretrain_steps=2000,
+                                model={"config": "paper"}),
+        "lite": IQATrainConfig(epochs=12, batch=16, lr=3e-4, weight_decay=1e-5, step_epochs=0, dsl_pretrain_steps=200,
+                               model={"config": "lite"}),
+    },
+    "resnet50-iqa": {
+        "paper": IQATrainConfig(epochs=25, batch=16, lr=5e-5, step_epochs=10, model={"config": "paper"}),
+        "lite": IQATrainConfig(epochs=12, batch=16, lr=3e-4, step_epochs=5, model={"config": "lite"}),
+    },
+}
+
+
+# ----------------------------------------------------------------------------- data
+def load_faces(paths, size: int) -> torch.Tensor:
+    """Aligned face images -> uint8 (N, 3, size, size) (resized when needed)."""
+    from PIL import Image  # noqa: PLC0415
+
+    from ..io import load_image  # noqa: PLC0415
+
+    out = np.empty((len(paths), size, size, 3), np.uint8)
+    for i, p in enumerate(paths):
+        rgb = load_image(p)
+        if rgb.shape[0] != size or rgb.shape[1] != size:
+            rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BICUBIC))
+        out[i] = rgb
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+
+
+def face_landmarks(paths, cache: str | os.PathLike | None = None) -> np.ndarray:
+    """(N, 68, 2) landmarks of aligned crops, divided by the crop size (NaN where none); cached as Parquet."""
+    from ..faces import whole_image_face  # noqa: PLC0415
+    from ..io import load_image  # noqa: PLC0415
+
+    paths = [str(p) for p in paths]
+    known: dict[str, np.ndarray] = {}
+    if cache and Path(cache).is_file():
+        t = pd.read_parquet(cache)
+        known = {p: np.asarray(v, np.float32).reshape(68, 2) for p, v in zip(t["path"], t["landmarks"])}
+    new = []
+    for p in paths:
+        if p in known:
+            continue
+        try:
+            rgb = load_image(p)
+            lm = whole_image_face(rgb).landmarks.astype(np.float32) / rgb.shape[0]
+        except Exception:  # noqa: BLE001 - no landmarks is a valid input (NaN), never a dropped face
+            lm = np.full((68, 2), np.nan, np.float32)
+        known[p] = lm
+        new.append({"path": p, "landmarks": lm.ravel().tolist()})
+    if cache and new:
+        old = pd.read_parquet(cache) if Path(cache).is_file() else pd.DataFrame(columns=["path", "landmarks"])
+        tmp = Path(str(cache) + ".tmp")
+        pd.concat([old, pd.DataFrame(new)], ignore_index=True).to_parquet(tmp, index=False)
+        os.replace(tmp, cache)
+    return np.stack([known[p] for p in paths])
+
+
+# ----------------------------------------------------------------------------- per-model losses
+def _loss(name: str, model, x: torch.Tensor, lm: torch.Tensor | None, mos: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    if name == "stylegan-iqa":
+        from ..models.stylegan_iqa import stylegan_iqa_losses  # noqa: PLC0415
+
+        out = model.run(x, reconstruct=True)
+        return stylegan_iqa_losses(out, mos)[0]
+    if name == "dsl-fiqa":
+        from ..models.dsl_fiqa import charbonnier, landmark_token_encoding  # noqa: PLC0415
+
+        c, p, size = model.cfg.crop, model.cfg.patch, x.shape[-1]
+        crops, boxes = [], []
+        for i in range(x.shape[0]):  # one random crop per image, on the token grid
+            x0, y0 = (int(v) // p * p for v in rng.integers(0, size - c + 1, 2))
+            crops.append(x[i, :, y0 : y0 + c, x0 : x0 + c])
+            boxes.append([x0, y0, c, c])
+        boxes_t = torch.tensor(boxes, dtype=x.dtype, device=x.device)
+        enc = landmark_token_encoding(lm * size if lm is not None else None, boxes_t, model.grid, model.cfg.pe_freqs)
+        return charbonnier(model.score_crops(torch.stack(crops), enc)["score"], mos)
+    return F.l1_loss(model({"aligned": x}), mos)
+
+
+@torch.no_grad()
+def predict_table(model, faces: torch.Tensor, landmarks: np.ndarray | None, batch: int = 16) -> np.ndarray:
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(faces), batch):
+        b = {"aligned": faces[i : i + batch].to(dev).float() / 255.0}
+        if landmarks is not None:
+            b["landmarks"] = torch.from_numpy(landmarks[i : i + batch]).to(dev)
+        out.append(model(b).float().cpu())
+    return torch.cat(out).numpy()
+
+
+# ----------------------------------------------------------------------------- DSL pre-training (Eq. 6)
+def pretrain_degradation(encoder: torch.nn.Module, clean: torch.Tensor, real: torch.Tensor, steps: int, m: int = 8,
+                         lr: float = 3e-5 * 10, theta: float = 1.0, seed: int = 0, device: str = "cpu", log=None) -> list[float]:
+    """Dual-set degradation learning: S = one clean face under ``m`` random synthetic degradations,
+    R = ``m`` randomly drawn degraded faces (different content); both resampled every step."""
+    from ..degrade import TYPES, degrade  # noqa: PLC0415
+    from ..models.dsl_fiqa import dsl_loss  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(encoder.parameters(), lr=lr)
+    encoder.train()
+    losses = []
+    for step in range(steps):
+        base = clean[int(rng.integers(len(clean)))].permute(1, 2, 0).numpy()
+        kinds = rng.choice(TYPES, m, replace=False)
+        s = np.stack([degrade(base, str(k), int(rng.integers(1, 6)), seed=int(rng.integers(2**31)))[0] for k in kinds])
+        r = real[rng.choice(len(real), m, replace=len(real) < m)]
+        s_t = torch.from_numpy(s).permute(0, 3, 1, 2).float().to(device) / 255.0
+        r_t = r.to(device).float() / 255.0
+        loss = dsl_loss(encoder(s_t)[1], encoder(r_t)[1], theta=theta)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if log and (step + 1) % 50 == 0:
+            log(f"DSL step {step + 1}: loss {np.mean(losses[-50:]):.4f}")
+    encoder.eval()
+    return losses
+
+
+# ----------------------------------------------------------------------------- the loop
+def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLike, cfg: IQATrainConfig,
+              progress: bool = True, log=print) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """Train ``name`` on ``train`` (path, mos), select on ``val`` SRCC; resumable. Returns (best model, history)."""
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    from ..models import create_model  # noqa: PLC0415
+
+    if name not in MOS_MODELS:
+        raise ValueError(f"train_iqa trains {MOS_MODELS}; use train_ifqa / train_tinyfqnet for {name!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    torch.manual_seed(cfg.seed)
+    model = create_model(name, pretrained=False, device=device, **cfg.model).train()
+    size = model.info.input_size
+    need_lm = "landmarks" in model.info.inputs
+    x_tr, x_va = load_faces(train["path"], size), load_faces(val["path"], size)
+    y_tr = torch.tensor(train["mos"].to_numpy(), dtype=torch.float32)
+    y_va = val["mos"].to_numpy()
+    lm_tr = lm_va = None
+    if need_lm:
+        cache = out / "landmarks.parquet"
+        lm_tr, lm_va = face_landmarks(train["path"], cache), face_landmarks(val["path"], cache)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = -(-len(x_tr) // cfg.batch)
+    if cfg.max_steps_per_epoch:
+        steps = min(steps, cfg.max_steps_per_epoch)
+    sched = (torch.optim.lr_scheduler.StepLR(opt, cfg.step_epochs, cfg.gamma) if cfg.step_epochs
+             else torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs))
+    meta = load_state(out, model, opt, sched)
+    if meta is None:
+        meta = {"epoch": 0, "best_srcc": -2.0, "history": []}
+        if name == "dsl-fiqa" and cfg.dsl_pretrain_steps:
+            degraded = x_tr[torch.from_numpy(y_tr.numpy() < np.median(y_tr.numpy()))] if len(x_tr) > 1 else x_tr
+            meta["dsl_losses"] = pretrain_degradation(model.degradation, x_tr, degraded, cfg.dsl_pretrain_steps, seed=cfg.seed,
+                                                      device=device, log=log if progress else None)
+    if name == "dsl-fiqa":
+        model.freeze_degradation(True)
+    history = meta["history"]
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.startswith("cuda"))
+    for epoch in range(meta["epoch"], cfg.epochs):
+        model.train()
+        if name == "dsl-fiqa":
+            model.freeze_degradation(True)
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)
+        order = rng.permutation(len(x_tr))
+        losses = []
+        for s in tqdm(range(steps), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
+            b = order[s * cfg.batch : (s + 1) * cfg.batch]
+            if len(b) == 0:
+                break
+            x = x_tr[b].to(device).float() / 255.0
+            lm = torch.from_numpy(lm_tr[b]).to(device) if lm_tr is not None else None
+            with torch.autocast("cuda", enabled=cfg.amp and device.startswith("cuda")):
+                loss = _loss(name, model, x, lm, y_tr[b].to(device), rng)
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            losses.append(loss.item())
+        sched.step()
+        pred = predict_table(model, x_va, lm_va)
+        rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
+               "val_srcc": srcc(pred, y_va), "val_plcc": plcc(pred, y_va), "val_l1": float(np.mean(np.abs(pred - y_va)))}
+        history.append(rec)
+        if progress:
+            log(f"{name} epoch {epoch + 1}: loss {rec['train_loss']:.4f}, val SRCC {rec['val_srcc']:.3f}")
+        if rec["val_srcc"] > meta["best_srcc"]:
+            meta["best_srcc"] = rec["val_srcc"]
+            save_checkpoint(model, out / f"{name}.safetensors", extra={"train": asdict(cfg), "best_epoch": epoch + 1, "val": rec})
+        meta.update(epoch=epoch + 1, history=history)
+        save_state(out, model, opt, sched, meta)
+        _write_csv(out / "metrics.csv", history)
+    best = create_model(name, weights=out / f"{name}.safetensors", device="cpu")
+    return best, pd.DataFrame(history)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+# ----------------------------------------------------------------------------- IFQA (adversarial, no MOS)
+@dataclass
+class IFQATrainConfig:
+    epochs: int = 10
+    batch: int = 8
+    lr_d: float = 1e-4
+    lr_g: float = 1e-4
+    fprs_prob: float = 0.5
+    region_weight: float = 2.0
+    adv_weight: float = 0.01
+    seed: int = 0
+    device: str = "auto"
+    max_steps_per_epoch: int = 0
+    model: dict = field(default_factory=lambda: {"config": "lite"})
+
+
+IFQA_PRESETS = {
+    "paper": IFQATrainConfig(epochs=50, batch=16, model={"config": "paper"}),
+    "lite": IFQATrainConfig(),
+}
+
+
+def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLike, cfg: IFQATrainConfig,
+               progress: bool = True, log=print) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """``pairs``: (path = degraded face, clean_path = the same face clean). ``val``: (path, mos) for SRCC.
+
+    Per step: the restorer G maps degraded -> restored; D sees real faces (label 1), restored
+    faces (0) and FPRS mixes (per-pixel labels); G minimises L1 to the clean face plus a small
+    adversarial term. Selection and the log use validation SRCC of D's mean map vs the MOS.
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    from ..models import create_model  # noqa: PLC0415
+    from ..models.ifqa import RestorationGenerator, discriminator_loss, fprs, generator_loss, primary_region_masks  # noqa: PLC0415
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    torch.manual_seed(cfg.seed)
+    model = create_model("ifqa", pretrained=False, device=device, **cfg.model).train()
+    size = model.info.input_size
+    gen = RestorationGenerator(model.cfg.generator_width).to(device)
+    x_deg, x_clean = load_faces(pairs["path"], size), load_faces(pairs["clean_path"], size)
+    lm = face_landmarks(pairs["clean_path"], out / "landmarks.parquet")  # geometry of the clean face holds for both
+    x_va, y_va = load_faces(val["path"], size), val["mos"].to_numpy()
+    masks_all = primary_region_masks(torch.from_numpy(lm) * size, size)
+
+    class Both(torch.nn.Module):  # one optimizer state file for D and G
+        def __init__(self):
+            super().__init__()
+            self.d, self.g = model, gen
+
+    both = Both()
+    opt = torch.optim.Adam([{"params": model.parameters(), "lr": cfg.lr_d}, {"params": gen.parameters(), "lr": cfg.lr_g}], betas=(0.5, 0.999))
+    meta = load_state(out, both, opt) or {"epoch": 0, "best_srcc": -2.0, "history": []}
+    history = meta["history"]
+    steps = -(-len(x_deg) // cfg.batch)
+    if cfg.max_steps_per_epoch:
+        steps = min(steps, cfg.max_steps_per_epoch)
+    g = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(meta["epoch"], cfg.epochs):
+        both.train()
+        order = np.random.default_rng(cfg.seed * 1000 + epoch).permutation(len(x_deg))
+        d_losses, g_losses = [], []
+        for s in tqdm(range(steps), desc=f"ifqa epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
+            b = order[s * cfg.batch : (s + 1) * cfg.batch]
+            if len(b) == 0:
+                break
+            deg = x_deg[b].to(device).float() / 255.0
+            real = x_clean[b].to(device).float() / 255.0
+            masks = masks_all[b].to(device)
+            restored = gen(deg)
+            mixed, mixed_labels = fprs(real, restored.detach(), masks, cfg.fprs_prob, generator=g)
+            ones = torch.ones_like(real[:, :1])
+            d_in = torch.cat([mixed, restored.detach(), deg])
+            d_lab = torch.cat([mixed_labels, 0 * ones, 0 * ones])  # degraded inputs are not real faces either
+            d_loss = discriminator_loss(model.D(d_in), d_lab, torch.cat([masks] * 3), cfg.region_weight)
+            opt.zero_grad()
+            d_loss.backward()
+            opt.step()
+            g_loss = generator_loss(model.D(restored), restored, real, cfg.adv_weight)
+            opt.zero_grad()
+            g_loss.backward()
+            for p in model.parameters():  # only G steps here
+                p.grad = None
+            opt.step()
+            d_losses.append(d_loss.item())
+            g_losses.append(g_loss.item())
+        pred = predict_table(model, x_va, None)
+        rec = {"epoch": epoch + 1, "d_loss": float(np.mean(d_losses)), "g_loss": float(np.mean(g_losses)),
+               "val_srcc": srcc(pred, y_va), "val_plcc": plcc(pred, y_va)}
+        history.append(rec)
+        if progress:
+            log(f"ifqa epoch {epoch + 1}: D {rec['d_loss']:.4f} G {rec['g_loss']:.4f}, val SRCC {rec['val_srcc']:.3f}")
+        if rec["val_srcc"] > meta["best_srcc"]:
+            meta["best_srcc"] = rec["val_srcc"]
+            save_checkpoint(model, out / "ifqa.safetensors", extra={"train": asdict(cfg), "best_epoch": epoch + 1, "val": rec})
+        meta.update(epoch=epoch + 1, history=history)
+        save_state(out, both, opt, None, meta)
+        _write_csv(out / "metrics.csv", history)
+    best = create_model("ifqa", weights=out / "ifqa.safetensors", device="cpu")
+    return best, pd.DataFrame(history)
