@@ -84,7 +84,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    print(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string(index=False))
+    print(table.to_string(index=False))
 
 
 if __name__ == "__main__":
