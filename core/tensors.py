@@ -28,3 +28,10 @@ def as_batch(x) -> torch.Tensor:
     if isinstance(x, np.ndarray):
         return image_to_tensor(x)[None]
     return x.float() if x.ndim == 4 else x[None].float()
+
+
+def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, size, size), anti-aliased bilinear; unchanged when already that size."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

@@ -69,3 +69,12 @@ class QualityModel(nn.Module):
         probe = fn(torch.zeros(()))
         self._device = probe.device
         return out
+
+
+def resolve_preset(model: str, presets: dict, config: str, overrides: dict):
+    """``presets[config]`` (a dataclass) with ``overrides`` applied (JSON lists back to tuples)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    if config not in presets:
+        raise ValueError(f"{model} config must be one of {sorted(presets)}, got {config!r}")
+    return replace(presets[config], **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})

@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ModelInfo, QualityModel
+from ..tensors import resize_square
+from .base import ModelInfo, QualityModel, resolve_preset
 from .registry import register_model
 
 N_LANDMARKS = 68
@@ -301,9 +302,7 @@ class DSLFIQA(QualityModel):
     info = DSL_INFO
 
     def __init__(self, config: str = "lite", **overrides):
-        if config not in DSL_PRESETS:
-            raise ValueError(f"dsl-fiqa config must be one of {sorted(DSL_PRESETS)}, got {config!r}")
-        cfg = replace(DSL_PRESETS[config], **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+        cfg = resolve_preset("dsl-fiqa", DSL_PRESETS, config, overrides)
         super().__init__(config=config, **overrides)
         self.cfg = cfg
         self.info = replace(DSL_INFO, input_size=cfg.input_size)
@@ -396,9 +395,7 @@ class DSLFIQA(QualityModel):
                 "degradation": torch.stack(embeds, 1).mean(1)}
 
     def forward(self, batch):
-        x = batch["aligned"]
-        if x.shape[-1] != self.cfg.input_size:
-            x = F.interpolate(x, size=(self.cfg.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+        x = resize_square(batch["aligned"], self.cfg.input_size)
         lm = batch.get("landmarks")
         lm = lm * self.cfg.input_size if lm is not None else None  # API landmarks are divided by the crop size
         return self.run(x, lm)["score"]

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ModelInfo, QualityModel
+from ..tensors import resize_square
+from .base import ModelInfo, QualityModel, resolve_preset
 from .registry import register_model
 
 
@@ -166,18 +167,14 @@ class IFQA(QualityModel):
     info = IFQA_INFO
 
     def __init__(self, config: str = "lite", **overrides):
-        if config not in IFQA_PRESETS:
-            raise ValueError(f"ifqa config must be one of {sorted(IFQA_PRESETS)}, got {config!r}")
-        cfg = replace(IFQA_PRESETS[config], **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+        cfg = resolve_preset("ifqa", IFQA_PRESETS, config, overrides)
         super().__init__(config=config, **overrides)
         self.cfg = cfg
         self.info = replace(IFQA_INFO, input_size=cfg.input_size)
         self.D = IFQADiscriminator(cfg.widths, cfg.bottleneck)
 
     def quality_map(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.cfg.input_size:
-            x = F.interpolate(x, size=(self.cfg.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
-        return self.D(x)
+        return self.D(resize_square(x, self.cfg.input_size))
 
     def _primary(self, batch, size: int) -> torch.Tensor | None:
         lm = batch.get("landmarks")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..tensors import resize_square
 from .base import ModelInfo, QualityModel
 from .registry import register_model
 from .stylegan_iqa import ResNetStages
@@ -43,9 +43,7 @@ class ResNetIQA(QualityModel):
         self.fc = nn.Linear(self.encoder.widths[-1], 1)
 
     def forward(self, batch):
-        x = batch["aligned"]
-        if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+        x = resize_square(batch["aligned"], self.input_size)
         return self.fc(self.encoder(x)[-1].mean((2, 3))).squeeze(1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

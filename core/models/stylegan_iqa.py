@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..tensors import resize_square
 from .base import ModelInfo, QualityModel
 from .registry import register_model
 from .stylegan2 import STYLEGAN2_PRESETS, StyleGAN2Config, StyleGAN2Generator, load_stylegan2
@@ -261,10 +262,7 @@ class StyleGANIQA(QualityModel):
         return {"k": torch.full((batch["aligned"].shape[0],), float(self.cfg.k), device=batch["aligned"].device)}
 
 
-def _fit(x: torch.Tensor, size: int) -> torch.Tensor:
-    if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return x
+_fit = resize_square
 
 
 def _info_for(cfg: StyleGANIQAConfig) -> ModelInfo:

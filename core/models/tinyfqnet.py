@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..tensors import resize_square
 from .base import ModelInfo, QualityModel
 from .registry import register_model
 
@@ -134,10 +135,7 @@ class TinyFQNetQuality(QualityModel):
         self.net = TinyFQNet(tuple(tuple(b) for b in blocks), stem=stem, head=head)
 
     def forward(self, batch):
-        x = batch["aligned"]
-        if x.shape[-1] != 64 or x.shape[-2] != 64:
-            x = nn.functional.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
-        return self.net(x)
+        return self.net(resize_square(batch["aligned"], 64))
 
 
 @register_model(TINYFQNET_INFO)
