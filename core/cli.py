@@ -155,6 +155,31 @@ def _cmd_train_model(args) -> int:
     return 0
 
 
+def _cmd_train_tinyfqnet(args) -> int:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from .build import identity_split  # noqa: PLC0415
+    from .io import iter_image_paths  # noqa: PLC0415
+    from .recognition import LabelConfig, build_recognition_labels  # noqa: PLC0415
+    from .train.tinyfqnet import PRESETS, train_tinyfqnet  # noqa: PLC0415
+
+    photos = iter_image_paths([args.photos])
+    people = [Path(p).parent.name for p in photos]  # identity folders (LFW layout)
+    split = identity_split(set(people), (1 - args.holdout - args.val, args.val, args.holdout), seed=args.split_seed)
+    keep = [i for i, y in enumerate(people) if split[y] != "test"]  # test identities never enter training
+    out = Path(args.out)
+    labels = build_recognition_labels([photos[i] for i in keep], [people[i] for i in keep], out / "labels.parquet",
+                                      LabelConfig(variants=args.variants, min_images=args.min_images, max_per_identity=args.max_per_identity),
+                                      workers=args.workers)
+    train, val = labels[labels.identity.map(split) == "train"], labels[labels.identity.map(split) == "val"]
+    print(f"labels: {len(labels)} faces of {labels.identity.nunique()} identities ({len(train)} train, {len(val)} val)")
+    cfg = replace(PRESETS[args.preset], **({"epochs": args.epochs} if args.epochs else {}))
+    _, hist = train_tinyfqnet(train, val, out, cfg)
+    best = hist.loc[hist.val_srcc.idxmax()]
+    print(f"{out / 'tinyfqnet.safetensors'}: best epoch {int(best.epoch)}, val SRCC {best.val_srcc:.4f}")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     import numpy as np  # noqa: PLC0415
 
@@ -259,6 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--batch", type=int, default=None)
     m.add_argument("--seed", type=int, default=None)
     m.set_defaults(func=_cmd_train_model)
+
+    q = tsub.add_parser("tinyfqnet", help="recognition-oriented labels (Eq. 1, dlib) + tinyFQnet training on identity folders")
+    q.add_argument("photos", help="folder of identity folders (LFW layout)")
+    q.add_argument("--out", required=True)
+    q.add_argument("--preset", choices=("paper", "lite", "smoke"), default="paper")
+    q.add_argument("--epochs", type=int, default=None)
+    q.add_argument("--variants", type=int, default=3, help="degraded copies per photo")
+    q.add_argument("--min-images", type=int, default=10)
+    q.add_argument("--max-per-identity", type=int, default=10)
+    q.add_argument("--holdout", type=float, default=0.2, help="share of identities kept out entirely (test)")
+    q.add_argument("--val", type=float, default=0.1, help="share of identities for model selection")
+    q.add_argument("--split-seed", type=int, default=0)
+    q.add_argument("--workers", type=int, default=2)
+    q.set_defaults(func=_cmd_train_tinyfqnet)
 
     e = sub.add_parser("evaluate", help="SRCC / KRCC / PLCC / RMSE of a model on a labels table, plus a predictions CSV")
     e.add_argument("name")

@@ -85,6 +85,45 @@ def score_on_change(image, model=DEFAULT_MODEL, faces="all", aligned=False, dete
     return score_image(image, model, faces, aligned, detector)
 
 
+def explain_face(image: np.ndarray | None, model: str = DEFAULT_MODEL, face_index: int = 0, method: str = "GradCAM",
+                 aligned: bool = False, detector: str = "hog"):
+    """Gradio callback: [(picture, caption)] explaining one face - CAM overlay and the model's own maps."""
+    import gradio as gr  # noqa: PLC0415
+
+    from core.explain import cam_heatmap, model_maps, overlay  # noqa: PLC0415
+
+    if image is None:
+        raise gr.Error("Upload a photo first.")
+    scorer = get_scorer(model, DETECTORS.get(detector, detector))
+    try:
+        result = scorer.assess(image, aligned=aligned, keep_crops=True)
+    except FaceIQAError as exc:
+        raise gr.Error(str(exc)) from exc
+    if not result.faces:
+        raise gr.Error("No face found to explain.")
+    idx = int(face_index or 0)
+    if not 0 <= idx < len(result.faces):
+        raise gr.Error(f"Face #{idx} does not exist: this photo has faces #0..#{len(result.faces) - 1}.")
+    face = result.faces[idx]
+    m = scorer.model
+    crop = face.aligned
+    from core.faces import align_arcface, align_gfiqa  # noqa: PLC0415
+    from core.faces.types import Face  # noqa: PLC0415
+
+    align = align_arcface if m.info.alignment == "arcface" else align_gfiqa
+    lm = align(np.asarray(image), Face(face.box, face.landmarks, face.detection_confidence, face.backend), m.info.input_size).landmarks
+    lm = lm / float(m.info.input_size)
+    items = [(crop, f"#{idx}: {face.score:.2f} {face.category} ({result.model})")]
+    try:
+        heat = cam_heatmap(m, crop, lm if "landmarks" in m.info.inputs else None, method)
+        items.append((overlay(crop, heat), f"{method} of the score"))
+    except ValueError as exc:  # training-free models have no conv layer
+        items.append((crop, f"no CAM: {exc}"))
+    for name, pic in model_maps(m, crop, lm).items():
+        items.append((pic if pic.ndim == 3 else overlay(crop, pic), name))
+    return items
+
+
 def build_app(default_model: str = DEFAULT_MODEL):
     """The Gradio Blocks app."""
     import gradio as gr  # noqa: PLC0415
@@ -106,6 +145,14 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 status = gr.Markdown()
                 table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per face", interactive=False)
                 crops = gr.Gallery(label="Aligned faces the model saw", columns=4, height=220)
+        with gr.Accordion("Why this score? (CAM heatmap, regional maps, latent reference)", open=False):
+            from core.explain import CAM_METHODS  # noqa: PLC0415
+
+            with gr.Row():
+                face_index = gr.Number(0, precision=0, label="Face #")
+                method = gr.Dropdown(list(CAM_METHODS), value="GradCAM", label="CAM method")
+                explain = gr.Button("Explain")
+            explained = gr.Gallery(label="Explanations", columns=4, height=300)
         samples = sorted(str(p) for p in SAMPLES.glob("*.jpg"))
         if samples:
             gr.Examples([[p] for p in samples], inputs=[image], label="Samples")
@@ -113,4 +160,5 @@ def build_app(default_model: str = DEFAULT_MODEL):
         inputs = [image, model, faces, aligned, detector]
         run.click(score_image, inputs, outputs)
         image.change(score_on_change, inputs, outputs)  # uploads and examples
+        explain.click(explain_face, [image, model, face_index, method, aligned, detector], [explained])
     return app

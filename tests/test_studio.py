@@ -48,3 +48,36 @@ def test_detector_choice_reaches_the_scorer():
     assert len(table) == 1 and table.backend.iloc[0] == "robust-cnn+dlib"
     assert get_scorer("perceptual-combined", "robust").detector.detector == "robust"
     assert set(DETECTORS.values()) == {"hog", "robust"}
+
+
+@pytest.mark.parametrize("model,maps", [("dsl-fiqa", {"regional confidence", "regional quality"}), ("ifqa", {"per-pixel realness"}),
+                                        ("stylegan-iqa", {"latent reference"}), ("tinyfqnet", set())])
+def test_explain_face_callback(model, maps):
+    from studio.app import explain_face
+
+    img = load_image(SAMPLES / "astronaut.jpg")
+    items = explain_face(img, model, 0, "GradCAM++")
+    captions = [c for _, c in items]
+    assert "GradCAM++ of the score" in captions and maps <= set(captions)
+    crop = items[0][0]
+    assert all(p.shape[:2] == crop.shape[:2] for p, _ in items)  # every map lines up with the face crop
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="Face #3 does not exist"):
+        explain_face(img, model, 3)
+
+
+def test_cam_heatmap_methods_and_training_free_model():
+    from core.explain import CAM_METHODS, cam_heatmap
+    from core.models import create_model
+
+    m = create_model("resnet50-iqa", device="cpu")
+    crop = (np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8)
+    for method in ("GradCAM", "EigenCAM"):
+        h = cam_heatmap(m, crop, method=method)
+        assert h.shape == (256, 256) and 0 <= h.min() and h.max() <= 1
+    with pytest.raises(ValueError, match="method must be one of"):
+        cam_heatmap(m, crop, method="Magic")
+    with pytest.raises(ValueError, match="no convolutional layer"):
+        cam_heatmap(create_model("perceptual-blur", device="cpu"), crop)
+    assert "GradCAM++" in CAM_METHODS

@@ -175,3 +175,52 @@ def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
     frames = [np.asarray(sharp.filter(ImageFilter.GaussianBlur(r))) for r in (3, 0, 1.5)]
     ranking = select_frames(frames, k=2, model="perceptual-blur")
     assert ranking.best[0] == 1 and len(ranking.table) == 3
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_shipped_tinyfqnet_prefers_intact_faces_of_unseen_people(shared_data):
+    """The committed default (trained on LFW train identities) on held-out people: a face scores above its
+    blurred, JPEG-crushed and noised copies."""
+    import io as _io
+    import random
+
+    import numpy as np
+    from PIL import Image, ImageFilter
+
+    from core.api import Scorer
+    from core.build import identity_split
+    from core.models.registry import shipped_weights
+
+    if shipped_weights("tinyfqnet") is None:
+        pytest.skip("no shipped tinyfqnet weights")
+    files = sorted((shared_data / "lfw" / "images").glob("*/*.jpg"))
+    split = identity_split({f.parent.name for f in files}, (0.7, 0.1, 0.2), seed=0)
+    test = [f for f in files if split[f.parent.name] == "test"]
+    random.Random(5).shuffle(test)
+    scorer = Scorer("tinyfqnet", device="cpu")
+
+    def jpeg(img, q):
+        buf = _io.BytesIO()
+        img.save(buf, "JPEG", quality=q)
+        return Image.open(buf).convert("RGB")
+
+    wins, n = {"blur": 0, "jpeg": 0, "noise": 0}, 0
+    rng = np.random.default_rng(0)
+    for f in test[:30]:
+        img = Image.open(f).convert("RGB")
+        clean = scorer.assess(np.asarray(img), faces="largest").faces
+        if not clean:
+            continue
+        face = clean[0]
+        copies = {
+            "blur": np.asarray(img.filter(ImageFilter.GaussianBlur(2.5))),
+            "jpeg": np.asarray(jpeg(img, 8)),
+            "noise": np.clip(np.asarray(img) + rng.normal(0, 25, np.asarray(img).shape), 0, 255).astype(np.uint8),
+        }
+        for k, arr in copies.items():
+            wins[k] += scorer.score_faces(arr, [scorer.detector.detect(np.asarray(img))[0]])[0].score < face.score
+        n += 1
+    assert n >= 25
+    for k, w in wins.items():
+        assert w / n >= 0.8, (k, w, n)

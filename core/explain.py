@@ -1,0 +1,113 @@
+"""Why a face scored what it did: CAM heatmaps and each model's own interpretable outputs.
+
+* :func:`cam_heatmap` - a CAM-family heatmap (``grad-cam`` package: GradCAM, GradCAM++,
+  EigenCAM, XGradCAM, LayerCAM, HiResCAM) of the model's *score* (a regression target, not a
+  class) over the aligned face, from the model's last convolutional stage.
+* :func:`model_maps` - what the paper's model itself explains with: DSL-FIQA's regional
+  confidence and regional quality maps, IFQA's per-pixel realness map, StyleGAN-IQA's latent
+  reference (the K-code reconstruction the face is compared with).
+* :func:`overlay` - a heatmap blended over the face (OpenCV colormap), for apps and reports.
+
+All maps are returned at the aligned crop's resolution, so they line up with the face.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from .models.base import QualityModel
+from .tensors import image_to_tensor
+
+CAM_METHODS = ("GradCAM", "GradCAM++", "EigenCAM", "XGradCAM", "LayerCAM", "HiResCAM")
+
+
+def cam_layer(model: QualityModel) -> nn.Module:
+    """The feature layer a CAM is taken from, per model family."""
+    name = model.info.name
+    if name in ("resnet50-iqa", "stylegan-iqa"):
+        return model.encoder.layer4
+    if name == "stylegan-iqa-tf":
+        return model.backbone.encoder.layer4
+    if name == "tinyfqnet":
+        return model.net.head
+    if name == "ifqa":
+        return model.D.encoder8
+    if name == "dsl-fiqa":
+        return model.degradation.convs
+    raise ValueError(f"{name}: no convolutional layer to take a CAM from (training-free model)")
+
+
+class _ScoreOf(nn.Module):
+    """Tensor in, (B, 1) score out: the interface the CAM package expects."""
+
+    def __init__(self, model: QualityModel, landmarks: torch.Tensor | None):
+        super().__init__()
+        self.model, self.landmarks = model, landmarks
+
+    def forward(self, x):
+        batch = {"aligned": x}
+        if self.landmarks is not None:
+            batch["landmarks"] = self.landmarks.to(x.device)
+        return self.model(batch)[:, None]
+
+
+def cam_heatmap(model: QualityModel, aligned: np.ndarray, landmarks: np.ndarray | None = None, method: str = "GradCAM") -> np.ndarray:
+    """HxW heatmap in [0, 1] over the aligned face (HxWx3 uint8); ``landmarks`` (68, 2) / crop size."""
+    import pytorch_grad_cam as pgc  # noqa: PLC0415
+    from pytorch_grad_cam.utils.model_targets import RawScoresOutputTarget  # noqa: PLC0415
+
+    classes = {"GradCAM": pgc.GradCAM, "GradCAM++": pgc.GradCAMPlusPlus, "EigenCAM": pgc.EigenCAM, "XGradCAM": pgc.XGradCAM,
+               "LayerCAM": pgc.LayerCAM, "HiResCAM": pgc.HiResCAM}
+    if method not in classes:
+        raise ValueError(f"method must be one of {CAM_METHODS}, got {method!r}")
+    dev = model.device
+    lm = torch.from_numpy(np.asarray(landmarks, np.float32))[None] if landmarks is not None else None
+    wrapper = _ScoreOf(model, lm).eval()
+    x = image_to_tensor(aligned)[None].to(dev)
+    with classes[method](model=wrapper, target_layers=[cam_layer(model)]) as cam:
+        heat = cam(input_tensor=x, targets=[RawScoresOutputTarget()])[0]
+    heat = cv2.resize(np.asarray(heat, np.float32), (aligned.shape[1], aligned.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.clip(np.nan_to_num(heat), 0, 1)
+
+
+@torch.no_grad()
+def model_maps(model: QualityModel, aligned: np.ndarray, landmarks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The model's own explanation images, resized to the crop: maps in [0, 1] (HxW) or RGB images."""
+    h, w = aligned.shape[:2]
+    x = image_to_tensor(aligned)[None].to(model.device)
+    name = model.info.name
+    out: dict[str, np.ndarray] = {}
+    if name == "dsl-fiqa":
+        from .tensors import resize_square  # noqa: PLC0415
+
+        size = model.cfg.input_size
+        lm = torch.from_numpy(np.asarray(landmarks, np.float32))[None].to(x) * size if landmarks is not None else None
+        res = model.run(resize_square(x, size), lm)
+        q = res["quality_map"][0].cpu().numpy()
+        out["regional confidence"] = _fit(res["confidence_map"][0].cpu().numpy(), w, h)
+        out["regional quality"] = _fit(q / max(float(q.max()), 1e-6), w, h)
+    elif name == "ifqa":
+        out["per-pixel realness"] = _fit(model.quality_map(x)[0, 0].cpu().numpy(), w, h)
+    elif name in ("stylegan-iqa", "stylegan-iqa-tf"):
+        ref = model.reference(x) if name == "stylegan-iqa-tf" else model.latent_reference(model.encode(_resize(model, x))[0])[0]
+        img = (ref[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        out["latent reference"] = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def _resize(model, x):
+    from .tensors import resize_square  # noqa: PLC0415
+
+    return resize_square(x, model.cfg.input_size)
+
+
+def _fit(m: np.ndarray, w: int, h: int) -> np.ndarray:
+    return np.clip(cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST), 0, 1)
+
+
+def overlay(rgb: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend a [0, 1] heatmap (turbo colormap) over an RGB uint8 image of the same size."""
+    colour = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+    return cv2.addWeighted(rgb, 1 - alpha, colour, alpha, 0)
