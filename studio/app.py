@@ -144,7 +144,7 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 annotated = gr.Image(type="numpy", label="Faces and scores")
                 status = gr.Markdown()
                 table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per face", interactive=False)
-                crops = gr.Gallery(label="Aligned faces the model saw", columns=4, height=220)
+                crops = gr.Gallery(label="Aligned faces the model saw", columns=6, height="auto", object_fit="contain", allow_preview=False)
         with gr.Accordion("Why this score? (CAM heatmap, regional maps, latent reference)", open=False):
             from core.explain import CAM_METHODS  # noqa: PLC0415
 
@@ -152,7 +152,7 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 face_index = gr.Number(0, precision=0, label="Face #")
                 method = gr.Dropdown(list(CAM_METHODS), value="GradCAM", label="CAM method")
                 explain = gr.Button("Explain")
-            explained = gr.Gallery(label="Explanations", columns=4, height=300)
+            explained = gr.Gallery(label="Explanations", columns=4, height="auto", object_fit="contain", allow_preview=False)
         samples = sorted(str(p) for p in SAMPLES.glob("*.jpg"))
         if samples:
             gr.Examples([[p] for p in samples], inputs=[image], label="Samples")
