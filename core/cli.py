@@ -202,6 +202,49 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from .evaluate import ladder_srcc, metrics_table, predict_aligned, subgroup_metrics, to_markdown  # noqa: PLC0415
+    from .models import create_model  # noqa: PLC0415
+
+    table = _read_labels(args.labels, args.root)
+    if args.split and "split" in table.columns:
+        table = table[table.split == args.split]
+    weights = dict(w.split("=", 1) for w in args.weights)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    preds = {}
+    for name in args.models:
+        model = create_model(name, weights=weights.get(name), device=args.device)
+        p = predict_aligned(model, table["path"].tolist(), progress=not args.quiet)
+        preds[name] = table.drop(columns=["path"]).assign(prediction=p, error=p - table["mos"].to_numpy())
+        preds[name].to_csv(out / f"predictions_{name}.csv", index=False)
+    main_table = metrics_table(preds)
+    parts = [f"# Model comparison ({len(table)} images, split {args.split or 'all'})", "", to_markdown(main_table)]
+    if {"source", "degradation", "level"} <= set(table.columns):
+        lad = pd_concat_models({n: ladder_srcc(d) for n, d in preds.items()}, "degradation", "ladder_SRCC")
+        parts += ["", "## Within-face ladder SRCC per degradation type", "", to_markdown(lad)]
+    sub = pd_concat_models({n: subgroup_metrics(d) for n, d in preds.items()}, None, None)
+    if len(sub):
+        parts += ["", "## Per subgroup", "", to_markdown(sub)]
+    (out / "comparison.md").write_text("\n".join(parts) + "\n")
+    main_table.to_csv(out / "comparison.csv", index=False)
+    print("\n".join(parts))
+    return 0
+
+
+def pd_concat_models(tables: dict, key: str | None, value: str | None):
+    """Per-model tables side by side (key/value) or stacked with a model column."""
+    import pandas as pd  # noqa: PLC0415
+
+    if key is None:
+        return pd.concat([t.assign(model=n) for n, t in tables.items() if len(t)], ignore_index=True) if tables else pd.DataFrame()
+    wide = None
+    for n, t in tables.items():
+        col = t.set_index(key)[value].rename(n)
+        wide = col.to_frame() if wide is None else wide.join(col, how="outer")
+    return wide.reset_index() if wide is not None else pd.DataFrame()
+
+
 def _cmd_studio(args) -> int:
     cmd = [sys.executable, "-m", "studio", "--host", args.host, "--port", str(args.port)]
     if args.share:
@@ -308,6 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default=None)
     e.add_argument("--out", default="predictions.csv")
     e.set_defaults(func=_cmd_evaluate)
+
+    c = sub.add_parser("compare", help="all given models on one labels table: SRCC/PLCC/RMSE, ladder SRCC, subgroups (Markdown + CSV)")
+    c.add_argument("--labels", required=True)
+    c.add_argument("--root", default=None)
+    c.add_argument("--split", default="test")
+    c.add_argument("--models", nargs="+", default=["perceptual-combined", "perceptual-blur", "perceptual-jpeg", "perceptual-pose"])
+    c.add_argument("--weights", nargs="*", default=[], help="NAME=checkpoint.safetensors for models without shipped weights")
+    c.add_argument("--device", default=None)
+    c.add_argument("--out", default="comparison")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=_cmd_compare)
 
     st = sub.add_parser("studio", help="start the Gradio upload-and-score app")
     st.add_argument("--host", default="127.0.0.1")

@@ -1,0 +1,113 @@
+"""Evaluation the way the papers report it, plus the fairness and degradation views they lack.
+
+* :func:`predict_aligned` - scores for a table of aligned face crops with any registered model
+  (through :class:`core.api.Scorer`, so every model gets the inputs and alignment it declares).
+* :func:`metrics_table` - SRCC / KRCC / PLCC / RMSE per model (GFIQA Table III, DSL Table 2 shape).
+* :func:`subgroup_metrics` - the same per skin-tone group, gender, degradation type ... with the
+  gap (best minus worst SRCC) per grouping, so a fairness gap is a number, not an impression.
+* :func:`ladder_srcc` - within-face rank agreement: for each source face and degradation type,
+  SRCC between the score and the (negated) level, averaged per type.
+* :func:`compare_runs` - the GFIQA protocol (section VI-C): medians over repeated runs and a
+  two-sample t-test (Welch) between two models' per-run SRCCs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .metrics import evaluate
+
+
+def predict_aligned(model, paths, progress: bool = False) -> np.ndarray:
+    """0..1 (higher better) score of the single aligned face in each image (NaN when it cannot be read)."""
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    from .api import Scorer  # noqa: PLC0415
+    from .errors import FaceIQAError  # noqa: PLC0415
+
+    scorer = model if hasattr(model, "assess") else Scorer(model)
+    out = np.full(len(paths), np.nan)
+    for i, p in enumerate(tqdm(list(paths), desc=f"scoring ({scorer.model.info.name})", disable=not progress)):
+        try:
+            faces = scorer.assess(p, aligned=True).faces
+        except FaceIQAError:
+            continue
+        if faces:
+            out[i] = faces[0].score
+    return out
+
+
+def metrics_table(predictions: dict[str, pd.DataFrame], mos_col: str = "mos", pred_col: str = "prediction") -> pd.DataFrame:
+    """One row per model: n, SRCC, KRCC, PLCC, RMSE (rows with a missing prediction are counted and left out)."""
+    rows = []
+    for name, df in predictions.items():
+        ok = df[pred_col].notna()
+        s = evaluate(df.loc[ok, pred_col].to_numpy(), df.loc[ok, mos_col].to_numpy())
+        rows.append({"model": name, "n": int(ok.sum()), "missing": int((~ok).sum()), "SRCC": s.srcc, "KRCC": s.krcc,
+                     "PLCC": s.plcc, "RMSE": s.rmse})
+    return pd.DataFrame(rows).sort_values("SRCC", ascending=False).reset_index(drop=True)
+
+
+def subgroup_metrics(df: pd.DataFrame, by=("skin_tone", "gender", "degradation"), mos_col: str = "mos",
+                     pred_col: str = "prediction", min_n: int = 5) -> pd.DataFrame:
+    """SRCC / PLCC / RMSE per value of each grouping column present; ``gap`` = max - min SRCC within a grouping."""
+    rows = []
+    for col in [c for c in by if c in df.columns]:
+        part = []
+        for value, g in df.dropna(subset=[pred_col]).groupby(col):
+            if len(g) < min_n or g[mos_col].nunique() < 2:
+                continue
+            s = evaluate(g[pred_col].to_numpy(), g[mos_col].to_numpy())
+            part.append({"grouping": col, "group": value, "n": len(g), "SRCC": s.srcc, "PLCC": s.plcc, "RMSE": s.rmse})
+        if part:
+            srccs = [r["SRCC"] for r in part]
+            for r in part:
+                r["gap"] = max(srccs) - min(srccs)
+            rows += part
+    return pd.DataFrame(rows, columns=["grouping", "group", "n", "SRCC", "PLCC", "RMSE", "gap"])
+
+
+def ladder_srcc(df: pd.DataFrame, pred_col: str = "prediction") -> pd.DataFrame:
+    """Mean within-face SRCC(score, -level) per degradation type; needs source, degradation, level columns
+    (level 0 / "clean" rows of a source join every type's ladder)."""
+    from scipy.stats import spearmanr  # noqa: PLC0415
+
+    rows = []
+    clean = df[df["degradation"] == "clean"]
+    for kind, g in df[df["degradation"] != "clean"].groupby("degradation"):
+        vals = []
+        for src, h in g.groupby("source"):
+            h = pd.concat([h, clean[clean["source"] == src]]).dropna(subset=[pred_col])
+            if h["level"].nunique() >= 3:
+                vals.append(spearmanr(h[pred_col], -h["level"]).statistic)
+        if vals:
+            rows.append({"degradation": kind, "faces": len(vals), "ladder_SRCC": float(np.nanmean(vals))})
+    return pd.DataFrame(rows, columns=["degradation", "faces", "ladder_SRCC"])
+
+
+@dataclass
+class RunComparison:
+    median_a: float
+    median_b: float
+    t: float
+    p_value: float
+
+
+def compare_runs(srcc_a, srcc_b) -> RunComparison:
+    """GFIQA VI-C: medians of repeated runs and Welch's t-test between two models' SRCCs."""
+    from scipy.stats import ttest_ind  # noqa: PLC0415
+
+    a, b = np.asarray(srcc_a, float), np.asarray(srcc_b, float)
+    res = ttest_ind(a, b, equal_var=False)
+    return RunComparison(float(np.median(a)), float(np.median(b)), float(res.statistic), float(res.pvalue))
+
+
+def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    cols = list(table.columns)
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
