@@ -39,3 +39,31 @@ def test_scores_page_renders(tmp_path):
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"faces scored": "6", "files ok": "5", "no face": "1", "errors": "0"}
+
+
+def test_fairness_page_builds_from_the_data(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+    from core.evaluate import subgroup_metrics
+
+    rng = np.random.default_rng(0)
+    mos = rng.random(60)
+    df = pd.DataFrame({"image": [f"{i}.png" for i in range(60)], "mos": mos,
+                       "skin_tone": ["Light", "Medium", "Dark"] * 20, "gender": ["F", "M"] * 30})
+    df["prediction"] = np.where(df.skin_tone == "Dark", rng.random(60), mos + rng.normal(0, 0.05, 60))
+    path = tmp_path / "preds.csv"
+    df.to_csv(path, index=False)
+    at = AppTest.from_file(str(REPO / "pages" / "2_Fairness.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and "no such predictions file" in at.info[0].value
+    at.text_input[0].input(str(path)).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    sub = subgroup_metrics(df)
+    assert metrics["images"] == "60"
+    assert metrics["SRCC gap by skin_tone"] == f"{sub[sub.grouping == 'skin_tone'].gap.iloc[0]:.3f}"
+    assert float(metrics["SRCC gap by skin_tone"]) > 0.3  # the scrambled Dark group shows up as a gap
+    assert len(at.get("plotly_chart")) == 2
