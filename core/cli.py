@@ -182,6 +182,7 @@ def _cmd_train_tinyfqnet(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
 
     from .metrics import evaluate  # noqa: PLC0415
     from .models import create_model  # noqa: PLC0415
@@ -193,7 +194,7 @@ def _cmd_evaluate(args) -> int:
     model = create_model(args.name, weights=args.weights, device=args.device)
     lm = face_landmarks(table["path"]) if "landmarks" in model.info.inputs else None
     raw = predict_table(model, load_faces(table["path"], model.info.input_size), lm)
-    pred = model.to_mos(__import__("torch").from_numpy(raw)).numpy()
+    pred = model.to_mos(torch.from_numpy(raw)).numpy()
     s = evaluate(pred, table["mos"].to_numpy())
     out = table.drop(columns=["path"]).assign(prediction=pred, raw=raw, error=pred - table["mos"].to_numpy())
     out.to_csv(args.out, index=False)
@@ -203,7 +204,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from .evaluate import ladder_srcc, metrics_table, predict_aligned, subgroup_metrics, to_markdown  # noqa: PLC0415
+    from .evaluate import ladder_srcc, metrics_table, predict_aligned, side_by_side, stacked, subgroup_metrics, to_markdown  # noqa: PLC0415
     from .models import create_model  # noqa: PLC0415
 
     table = _read_labels(args.labels, args.root)
@@ -221,28 +222,15 @@ def _cmd_compare(args) -> int:
     main_table = metrics_table(preds)
     parts = [f"# Model comparison ({len(table)} images, split {args.split or 'all'})", "", to_markdown(main_table)]
     if {"source", "degradation", "level"} <= set(table.columns):
-        lad = pd_concat_models({n: ladder_srcc(d) for n, d in preds.items()}, "degradation", "ladder_SRCC")
+        lad = side_by_side({n: ladder_srcc(d) for n, d in preds.items()}, "degradation", "ladder_SRCC")
         parts += ["", "## Within-face ladder SRCC per degradation type", "", to_markdown(lad)]
-    sub = pd_concat_models({n: subgroup_metrics(d) for n, d in preds.items()}, None, None)
+    sub = stacked({n: subgroup_metrics(d) for n, d in preds.items()})
     if len(sub):
         parts += ["", "## Per subgroup", "", to_markdown(sub)]
     (out / "comparison.md").write_text("\n".join(parts) + "\n")
     main_table.to_csv(out / "comparison.csv", index=False)
     print("\n".join(parts))
     return 0
-
-
-def pd_concat_models(tables: dict, key: str | None, value: str | None):
-    """Per-model tables side by side (key/value) or stacked with a model column."""
-    import pandas as pd  # noqa: PLC0415
-
-    if key is None:
-        return pd.concat([t.assign(model=n) for n, t in tables.items() if len(t)], ignore_index=True) if tables else pd.DataFrame()
-    wide = None
-    for n, t in tables.items():
-        col = t.set_index(key)[value].rename(n)
-        wide = col.to_frame() if wide is None else wide.join(col, how="outer")
-    return wide.reset_index() if wide is not None else pd.DataFrame()
 
 
 def _cmd_studio(args) -> int:

@@ -104,6 +104,18 @@ def compare_runs(srcc_a, srcc_b) -> RunComparison:
     return RunComparison(float(np.median(a)), float(np.median(b)), float(res.statistic), float(res.pvalue))
 
 
+def side_by_side(tables: dict[str, pd.DataFrame], key: str, value: str) -> pd.DataFrame:
+    """One ``value`` column per model, joined on ``key`` (e.g. ladder SRCC per degradation type)."""
+    cols = [t.set_index(key)[value].rename(name) for name, t in tables.items()]
+    return pd.concat(cols, axis=1).reset_index() if cols else pd.DataFrame()
+
+
+def stacked(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per-model tables one under the other, with a ``model`` column."""
+    parts = [t.assign(model=name) for name, t in tables.items() if len(t)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
     """A GitHub Markdown table (no extra dependency)."""
     cols = list(table.columns)

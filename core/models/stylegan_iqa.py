@@ -247,7 +247,7 @@ class StyleGANIQA(QualityModel):
 
     def run(self, x: torch.Tensor, reconstruct: bool = False) -> dict[str, torch.Tensor]:
         """Everything at once: score, offsets, latent reference (+ x_N when training)."""
-        x = _fit(x, self.cfg.input_size)
+        x = resize_square(x, self.cfg.input_size)
         offsets, feats = self.encode(x)
         ref, f_g = self.latent_reference(offsets)
         out = {"score": self.predict(feats[3], f_g), "offsets": offsets, "reference": ref, "input": x}
@@ -262,7 +262,6 @@ class StyleGANIQA(QualityModel):
         return {"k": torch.full((batch["aligned"].shape[0],), float(self.cfg.k), device=batch["aligned"].device)}
 
 
-_fit = resize_square
 
 
 def _info_for(cfg: StyleGANIQAConfig) -> ModelInfo:
@@ -350,12 +349,12 @@ class StyleGANIQATrainingFree(QualityModel):
         return 1 - ms_ssim(x, ref)
 
     def reference(self, x: torch.Tensor) -> torch.Tensor:
-        x = _fit(x, self.backbone.cfg.input_size)
+        x = resize_square(x, self.backbone.cfg.input_size)
         offsets, _ = self.backbone.encode(x)
         return self.backbone.latent_reference(offsets)[0].clamp(0, 1)
 
     def forward(self, batch):
-        x = _fit(batch["aligned"], self.backbone.cfg.input_size)
+        x = resize_square(batch["aligned"], self.backbone.cfg.input_size)
         return self.distance(x, self.reference(x)).clamp(0, 1)
 
     def extras(self, batch):

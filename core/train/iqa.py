@@ -154,7 +154,7 @@ def predict_table(model, faces: torch.Tensor, landmarks: np.ndarray | None, batc
 
 # ----------------------------------------------------------------------------- DSL pre-training (Eq. 6)
 def pretrain_degradation(encoder: torch.nn.Module, clean: torch.Tensor, real: torch.Tensor, steps: int, m: int = 8,
-                         lr: float = 3e-5 * 10, theta: float = 1.0, seed: int = 0, device: str = "cpu", log=None) -> list[float]:
+                         lr: float = 3e-4, theta: float = 1.0, seed: int = 0, device: str = "cpu", log=None) -> list[float]:
     """Dual-set degradation learning: S = one clean face under ``m`` random synthetic degradations,
     R = ``m`` randomly drawn degraded faces (different content); both resampled every step."""
     from ..degrade import TYPES, degrade  # noqa: PLC0415
