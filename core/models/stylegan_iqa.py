@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tensors import resize_square
-from .base import ModelInfo, QualityModel
+from .base import ModelInfo, QualityModel, resolve_preset
 from .registry import register_model
 from .stylegan2 import STYLEGAN2_PRESETS, StyleGAN2Config, StyleGAN2Generator, load_stylegan2
 
@@ -177,12 +177,10 @@ class StyleGANIQA(QualityModel):
     info = STYLEGAN_IQA_INFO
 
     def __init__(self, config: str = "lite", generator_weights: str | None = None, **overrides):
-        cfg = StyleGANIQAConfig(**{**asdict(STYLEGAN_IQA_PRESETS[config]), **overrides}) if config in STYLEGAN_IQA_PRESETS else None
-        if cfg is None:
-            raise ValueError(f"stylegan-iqa config must be one of {sorted(STYLEGAN_IQA_PRESETS)}, got {config!r}")
+        cfg = resolve_preset("stylegan-iqa", STYLEGAN_IQA_PRESETS, config, overrides)
         super().__init__(config=config, generator_weights=generator_weights, **overrides)
         self.cfg = cfg
-        self.info = _info_for(cfg)
+        self.info = replace(STYLEGAN_IQA_INFO, input_size=cfg.input_size)
         self.encoder = ResNetStages(cfg.encoder_depth, cfg.encoder_pretrained)
         if generator_weights:
             self.generator = load_stylegan2(generator_weights)
@@ -264,11 +262,6 @@ class StyleGANIQA(QualityModel):
 
 
 
-def _info_for(cfg: StyleGANIQAConfig) -> ModelInfo:
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(STYLEGAN_IQA_INFO, input_size=cfg.input_size)
-
 
 @register_model(STYLEGAN_IQA_INFO)
 def stylegan_iqa(**kw) -> StyleGANIQA:
@@ -338,7 +331,7 @@ class StyleGANIQATrainingFree(QualityModel):
         from ..checkpoint import load_checkpoint  # noqa: PLC0415
 
         self.backbone = load_checkpoint(backbone_weights, expect_model="stylegan-iqa") if backbone_weights else StyleGANIQA(config)
-        self.info = _tf_info(self.backbone.cfg)
+        self.info = replace(TF_INFO, input_size=self.backbone.cfg.input_size)
         self.distance_name, self._lpips = _pick_distance(distance)
 
     def distance(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -360,11 +353,6 @@ class StyleGANIQATrainingFree(QualityModel):
     def extras(self, batch):
         return {"k": torch.full((batch["aligned"].shape[0],), float(self.backbone.cfg.k), device=batch["aligned"].device)}
 
-
-def _tf_info(cfg) -> ModelInfo:
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(TF_INFO, input_size=cfg.input_size)
 
 
 def _pick_distance(distance: str):
