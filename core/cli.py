@@ -109,7 +109,8 @@ def _cmd_train_robust(args) -> int:
     teacher = teacher_labels(photos, labels_path, workers=args.workers)
     teacher = teacher[teacher["path"].isin({str(p) for p in photos})]
     print(f"teacher: {int((teacher.n_faces > 0).sum())} of {len(teacher)} photos with faces ({labels_path})")
-    pool = build_pool(teacher, cfg.variants, cfg.max_photos, cfg.seed, workers=args.workers, absolute_prob=cfg.absolute_prob)
+    pool = build_pool(teacher, cfg.variants, cfg.max_photos, cfg.seed, workers=args.workers, absolute_prob=cfg.absolute_prob,
+                      occlusion_prob=cfg.occlusion_prob)
     print(f"pool: {len(pool)} images; training for {cfg.minutes} min")
     train(pool, cfg, out_path=args.out)
     print(f"wrote {args.out} (+ .json card)")
@@ -131,27 +132,48 @@ def _read_labels(path: str, root: str | None):
 def _cmd_train_model(args) -> int:
     from dataclasses import replace  # noqa: PLC0415
 
-    from .train.iqa import IFQA_PRESETS, PRESETS, train_ifqa, train_iqa  # noqa: PLC0415
+    from .train.config import load_run_config, load_training_table, train_config  # noqa: PLC0415
+    from .train.iqa import train_ifqa, train_iqa  # noqa: PLC0415
 
-    table = _read_labels(args.labels, args.root)
+    if args.config:
+        run = load_run_config(args.config)
+        if args.name and args.name != run.model:
+            raise FaceIQAError(f"{args.config} trains {run.model!r}, not {args.name!r}")
+        args.name, cfg = run.model, run.train
+        if args.labels:
+            table = _read_labels(args.labels, args.root)
+        else:
+            if run.dataset in ("gfiqa-20k", "cgfiqa-40k", "piq23") and not (args.root or run.root):
+                raise FaceIQAError(f"{args.config}: {run.dataset} needs --root (the folder you downloaded it to)")
+            table = load_training_table(run.dataset, args.root or run.root, run.dataset_args)
+    else:
+        if not args.name or not args.labels:
+            raise FaceIQAError("give a model name and --labels, or --config configs/train/<model>/<dataset>.yaml")
+        cfg = train_config(args.name, args.preset)
+        table = _read_labels(args.labels, args.root)
+    source = args.config or args.labels
     if "split" not in table.columns:
-        raise FaceIQAError(f"{args.labels}: needs a 'split' column (train / val / test)")
+        raise FaceIQAError(f"{source}: needs a 'split' column (train / val / test)")
     train, val = table[table.split == "train"], table[table.split == "val"]
     if val.empty:
-        raise FaceIQAError(f"{args.labels}: no 'val' rows to select the best epoch on")
+        raise FaceIQAError(f"{source}: no 'val' rows to select the best epoch on")
     over = {k: v for k, v in (("epochs", args.epochs), ("batch", args.batch), ("seed", args.seed)) if v is not None}
+    cfg = replace(cfg, **over)
     if args.name == "ifqa":
         if not {"source", "degradation"} <= set(table.columns):
             raise FaceIQAError("ifqa trains on (degraded, clean) pairs: labels need 'source' and 'degradation' (faceiqa data build)")
         clean = table[table.degradation == "clean"].set_index("source")["path"]
         pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
-        _, hist = train_ifqa(pairs, val, args.out, replace(IFQA_PRESETS[args.preset], **over))
+        _, hist = train_ifqa(pairs, val, args.out, cfg)
     else:
-        if args.name not in PRESETS:
-            raise FaceIQAError(f"no training presets for {args.name!r}; choose from {sorted(PRESETS) + ['ifqa']}")
-        _, hist = train_iqa(args.name, train, val, args.out, replace(PRESETS[args.name][args.preset], **over))
-    best = hist.loc[hist.val_srcc.idxmax()]
-    print(f"{args.out}: best epoch {int(best.epoch)} val SRCC {best.val_srcc:.4f} -> {Path(args.out) / (args.name + '.safetensors')}")
+        _, hist = train_iqa(args.name, train, val, args.out, cfg)
+    if int(os.environ.get("RANK", "0")) == 0 and len(hist):
+        best = hist.loc[hist.val_srcc.idxmax()]
+        print(f"{args.out}: best epoch {int(best.epoch)} val SRCC {best.val_srcc:.4f} -> {Path(args.out) / (args.name + '.safetensors')}")
+    import torch.distributed as dist  # noqa: PLC0415
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
     return 0
 
 
@@ -173,7 +195,20 @@ def _cmd_train_tinyfqnet(args) -> int:
                                       workers=args.workers)
     train, val = labels[labels.identity.map(split) == "train"], labels[labels.identity.map(split) == "val"]
     print(f"labels: {len(labels)} faces of {labels.identity.nunique()} identities ({len(train)} train, {len(val)} val)")
-    cfg = replace(PRESETS[args.preset], **({"epochs": args.epochs} if args.epochs else {}))
+    cfg = PRESETS[args.preset]
+    if args.config:  # configs/train/tinyfqnet/*.yaml: preset + checked overrides
+        import yaml  # noqa: PLC0415
+        from dataclasses import fields  # noqa: PLC0415
+
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+        if raw.get("model", "tinyfqnet") != "tinyfqnet":
+            raise FaceIQAError(f"{args.config} trains {raw.get('model')!r}, not tinyfqnet")
+        over = raw.get("train") or {}
+        bad = sorted(set(over) - {f.name for f in fields(cfg)})
+        if bad:
+            raise FaceIQAError(f"{args.config}: unknown training keys {bad}")
+        cfg = replace(PRESETS[raw.get("preset", args.preset)], **over)
+    cfg = replace(cfg, **({"epochs": args.epochs} if args.epochs else {}))
     _, hist = train_tinyfqnet(train, val, out, cfg)
     best = hist.loc[hist.val_srcc.idxmax()]
     print(f"{out / 'tinyfqnet.safetensors'}: best epoch {int(best.epoch)}, val SRCC {best.val_srcc:.4f}")
@@ -306,8 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_cmd_train_robust)
 
     m = tsub.add_parser("model", help="train a seed model on a labels table (e.g. from `faceiqa data build`)")
-    m.add_argument("name", choices=("stylegan-iqa", "dsl-fiqa", "resnet50-iqa", "ifqa"))
-    m.add_argument("--labels", required=True, help="CSV/Parquet with image (or path), mos, split [, source, degradation]")
+    m.add_argument("name", nargs="?", choices=("stylegan-iqa", "dsl-fiqa", "resnet50-iqa", "ifqa"))
+    m.add_argument("--config", default=None, help="run file: configs/train/<model>/<dataset>.yaml (model, dataset, preset, overrides)")
+    m.add_argument("--labels", default=None, help="CSV/Parquet with image (or path), mos, split [, source, degradation]")
     m.add_argument("--root", default=None, help="folder the image paths are relative to (default: the labels' folder)")
     m.add_argument("--preset", choices=("paper", "lite"), default="lite")
     m.add_argument("--out", required=True, help="run folder: best .safetensors, metrics.csv, resumable last.*")
@@ -320,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("photos", help="folder of identity folders (LFW layout)")
     q.add_argument("--out", required=True)
     q.add_argument("--preset", choices=("paper", "lite", "smoke"), default="paper")
+    q.add_argument("--config", default=None, help="run file (configs/train/tinyfqnet/lfw.yaml): preset + overrides")
     q.add_argument("--epochs", type=int, default=None)
     q.add_argument("--variants", type=int, default=3, help="degraded copies per photo")
     q.add_argument("--min-images", type=int, default=10)

@@ -43,6 +43,9 @@ class TrainConfig:
     max_face: float = 260.0  # largest face width in canvas pixels (aligned crops fill the frame)
     canvas_blur_prob: float = 0.0  # extra blur on the canvas, sigma relative to the face as the network sees it
     canvas_blur_max: float = 0.08  # largest sigma / face width (0.05 ~ a 5-px blur of a 100-px face)
+    strip_prob: float = 0.0  # share of negatives that are letterboxed strips beside/above faces (hair tops, shoulders)
+    occlusion_prob: float = 0.0  # extra share of pool copies under a face-centred flat occluder
+    init: str | None = None  # fine-tune from these robust-face weights instead of starting from scratch
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available
     model: RobustConfig = field(default_factory=RobustConfig)
@@ -53,13 +56,15 @@ def _degrade_one(args):
     from ..degrade import TYPES, degrade, random_composition  # noqa: PLC0415
     from ..io import load_image  # noqa: PLC0415
 
-    path, boxes, seed, variants, absolute_prob = args
+    path, boxes, seed, variants, absolute_prob, occlusion_prob = args
     rgb = load_image(path)
     rng = np.random.default_rng(seed)
     out = [(rgb, boxes, "clean", 0)]
     for v in range(variants):
         s = int(rng.integers(2**31))
-        if rng.random() < 0.25:
+        if rng.random() < occlusion_prob:
+            out.append((occlude_face(rgb, boxes[0], rng), boxes, "face_occlusion", 0))
+        elif rng.random() < 0.25:
             img, recs = random_composition(rgb, seed=s)
             out.append((img, boxes, "+".join(r["type"] for r in recs), max(r["level"] for r in recs)))
         else:
@@ -69,11 +74,27 @@ def _degrade_one(args):
     return out
 
 
+def occlude_face(img: np.ndarray, box, rng, max_cover: float = 0.5) -> np.ndarray:
+    """A flat patch (random colour, aspect 0.5-2) covering up to ``max_cover`` of the face box."""
+    x1, y1, x2, y2 = box
+    fw, fh = x2 - x1, y2 - y1
+    area = rng.uniform(0.1, max_cover) * fw * fh
+    aspect = 2.0 ** rng.uniform(-1, 1)
+    ph, pw = math.sqrt(area / aspect), math.sqrt(area * aspect)
+    cx, cy = rng.uniform(x1, x2), rng.uniform(y1, y2)
+    out = img.copy()
+    h, w = img.shape[:2]
+    ya, yb = int(np.clip(cy - ph / 2, 0, h)), int(np.clip(cy + ph / 2, 0, h))
+    xa, xb = int(np.clip(cx - pw / 2, 0, w)), int(np.clip(cx + pw / 2, 0, w))
+    out[ya:yb, xa:xb] = rng.integers(0, 256, 3).astype(np.uint8)
+    return out
+
+
 def build_pool(teacher: pd.DataFrame, variants: int = 2, max_photos: int = 3000, seed: int = 0, workers: int = 2,
-               absolute_prob: float = 0.3) -> list:
+               absolute_prob: float = 0.3, occlusion_prob: float = 0.0) -> list:
     """[(image, boxes (N, 4), degradation, level)] for the teacher-labelled photos."""
     rows = teacher[teacher["n_faces"] > 0].head(max_photos)
-    jobs = [(r.path, np.asarray([list(b) for b in r.boxes], np.float32), seed + i, variants, absolute_prob)
+    jobs = [(r.path, np.asarray([list(b) for b in r.boxes], np.float32), seed + i, variants, absolute_prob, occlusion_prob)
             for i, r in enumerate(rows.itertuples())]
     pool = []
     if workers > 1:
@@ -123,7 +144,46 @@ def face_free_crop(img: np.ndarray, boxes: np.ndarray, rng, min_side: int = 48) 
     Random rectangles first; failing those, the largest strip left, right, above or below
     all faces (in LFW-style photos the face fills the centre, so strips are what is left).
     """
-    h, w = img.shape[:2]
+    box = face_free_box(img.shape[:2], boxes, rng, min_side)
+    return None if box is None else img[box[1] : box[3], box[0] : box[2]]
+
+
+def face_strip_box(shape, boxes: np.ndarray, rng, min_side: int = 24) -> tuple[int, int, int, int] | None:
+    """A random strip touching a face from outside (above: hair top; beside: ears, shoulders; below: neck)."""
+    h, w = shape
+    if not len(boxes):
+        return None
+    x1, y1, x2, y2 = _grow(boxes[int(rng.integers(len(boxes)))], 0.1)
+    side = int(rng.integers(4))
+    fw, fh = x2 - x1, y2 - y1
+    ext = rng.uniform(0.3, 1.2)
+    if side == 0:  # above
+        box = (x1 - rng.uniform(0, 0.5) * fw, y1 - ext * fh, x2 + rng.uniform(0, 0.5) * fw, y1)
+    elif side == 1:  # below
+        box = (x1 - rng.uniform(0, 0.5) * fw, y2, x2 + rng.uniform(0, 0.5) * fw, y2 + ext * fh)
+    elif side == 2:  # left
+        box = (x1 - ext * fw, y1 - rng.uniform(0, 0.5) * fh, x1, y2 + rng.uniform(0, 0.5) * fh)
+    else:
+        box = (x2, y1 - rng.uniform(0, 0.5) * fh, x2 + ext * fw, y2 + rng.uniform(0, 0.5) * fh)
+    bx = (int(max(0, box[0])), int(max(0, box[1])), int(min(w, box[2])), int(min(h, box[3])))
+    if bx[2] - bx[0] < min_side or bx[3] - bx[1] < min_side:
+        return None
+    grown = [_grow(b, 0.1) for b in boxes]
+    if any(_iou(bx, g) > 0 and _overlap(bx, g) > 0.02 for g in grown):
+        return None
+    return bx
+
+
+def _overlap(a, b) -> float:
+    """Share of ``b`` covered by ``a``."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return ix * iy / max((b[2] - b[0]) * (b[3] - b[1]), 1e-6)
+
+
+def face_free_box(shape, boxes: np.ndarray, rng, min_side: int = 48) -> tuple[int, int, int, int] | None:
+    """Coordinates (x0, y0, x1, y1) of a face-free crop (see :func:`face_free_crop`), or None."""
+    h, w = shape
     grown = [_grow(b, 0.1) for b in boxes]
     for _ in range(20):
         cw, ch = int(rng.integers(min_side, max(min_side + 1, w // 2))), int(rng.integers(min_side, max(min_side + 1, h // 2)))
@@ -132,9 +192,9 @@ def face_free_crop(img: np.ndarray, boxes: np.ndarray, rng, min_side: int = 48) 
         x0, y0 = int(rng.integers(0, w - cw)), int(rng.integers(0, h - ch))
         crop = (x0, y0, x0 + cw, y0 + ch)
         if all(_iou(crop, b) == 0 for b in grown):
-            return img[y0 : y0 + ch, x0 : x0 + cw]
+            return crop
     if not grown:
-        return img
+        return (0, 0, w, h)
     x1 = int(max(0, min(b[0] for b in grown)))
     y1 = int(max(0, min(b[1] for b in grown)))
     x2 = int(min(w, max(b[2] for b in grown)))
@@ -143,8 +203,7 @@ def face_free_crop(img: np.ndarray, boxes: np.ndarray, rng, min_side: int = 48) 
     strips = [s for s in strips if s[2] - s[0] >= min_side and s[3] - s[1] >= min_side]
     if not strips:
         return None
-    sx0, sy0, sx1, sy1 = max(strips, key=lambda s: (s[2] - s[0]) * (s[3] - s[1]))
-    return img[sy0:sy1, sx0:sx1]
+    return max(strips, key=lambda s: (s[2] - s[0]) * (s[3] - s[1]))
 
 
 def _grow(b, f):
@@ -176,6 +235,19 @@ def _make_canvas(pool: list, rng, cfg: TrainConfig) -> tuple[np.ndarray, np.ndar
     if u < cfg.negative_prob:
         for _ in range(10):
             img, boxes, _, _ = pool[int(rng.integers(len(pool)))]
+            if rng.random() < cfg.strip_prob:  # letterboxed like inference sees a crop: aspect kept, padded
+                bx = face_strip_box(img.shape[:2], boxes, rng)
+                if bx is None:
+                    continue
+                crop = img[bx[1] : bx[3], bx[0] : bx[2]]
+                ch, cw = crop.shape[:2]
+                s = size * rng.uniform(0.4, 1.0) / max(ch, cw)
+                crop = cv2.resize(crop, (max(1, round(cw * s)), max(1, round(ch * s))), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+                canvas = np.empty((size, size, 3), np.uint8)
+                canvas[:] = fill if rng.random() < 0.5 else (0, 0, 0)
+                oy, ox = int(rng.integers(0, size - crop.shape[0] + 1)), int(rng.integers(0, size - crop.shape[1] + 1))
+                canvas[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
+                return canvas, np.zeros((0, 4), np.float32)
             crop = face_free_crop(img, boxes, rng)
             if crop is not None:
                 return cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR), np.zeros((0, 4), np.float32)
@@ -247,7 +319,13 @@ def train(pool: list, cfg: TrainConfig, out_path=None, log=print) -> tuple[Robus
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-    model = RobustFaceNet(cfg.model).to(device)
+    model = RobustFaceNet(cfg.model)
+    if cfg.init:  # fine-tune: the architecture comes from the weights' card
+        from .robust import load_robust  # noqa: PLC0415
+
+        model = load_robust(cfg.init)
+        cfg.model = model.cfg
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     deadline = time.time() + cfg.minutes * 60
     start = time.time()
@@ -285,11 +363,17 @@ def matched(pred_boxes, truth, iou: float = 0.4) -> bool:
 
 
 def evaluate_detection(detectors: dict, photos: list[tuple[np.ndarray, np.ndarray]], kinds, levels=(1, 2, 3, 4, 5),
-                       seed: int = 0, negatives: int = 200) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       seed: int = 0, negatives: int = 200, face_check=None,
+                       max_cover: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Recall per detector x degradation x level (largest teacher face, IoU >= 0.4) and false-face rates.
 
     ``detectors`` maps a name to ``image -> list of boxes``; ``photos`` are (clean image,
-    teacher boxes). Negatives are face-free crops of the same (clean and degraded) photos.
+    teacher boxes). The data engine's occlusion patch is sized to the *image*, so on a photo
+    whose face fills a sixth of it a level-4 patch can hide the whole face: occlusion also gets
+    rows ``occlusion<=50%face`` counting only faces at most ``max_cover`` covered.
+    Negatives are face-free crops of the same (clean and degraded) photos; ``face_check``
+    (clean crop -> bool) drops crops that hold a face the teacher missed on the whole photo
+    (small background people), so they are not counted as false faces.
     """
     from ..degrade import degrade  # noqa: PLC0415
 
@@ -297,22 +381,35 @@ def evaluate_detection(detectors: dict, photos: list[tuple[np.ndarray, np.ndarra
     settings = [("clean", 0)] + [(k, lv) for k in kinds for lv in levels]
     for kind, level in settings:
         hits = dict.fromkeys(detectors, 0)
+        part_hits, part_n = dict.fromkeys(detectors, 0), 0
         for i, (img, boxes) in enumerate(photos):
-            d = img if kind == "clean" else degrade(img, kind, level, seed=seed + i)[0]
+            d, rec = (img, {}) if kind == "clean" else degrade(img, kind, level, seed=seed + i)
+            partial = "box" in rec and _overlap(rec["box"], boxes[0]) <= max_cover
+            part_n += partial
             for name, fn in detectors.items():
-                hits[name] += matched(fn(d), boxes[0])
+                hit = matched(fn(d), boxes[0])
+                hits[name] += hit
+                part_hits[name] += hit and partial
         for name in detectors:
-            rows.append({"detector": name, "degradation": kind, "level": level, "recall": hits[name] / len(photos)})
+            rows.append({"detector": name, "degradation": kind, "level": level, "recall": hits[name] / len(photos), "faces": len(photos)})
+            if kind == "occlusion" and part_n:
+                rows.append({"detector": name, "degradation": f"occlusion<={max_cover:.0%}face", "level": level,
+                             "recall": part_hits[name] / part_n, "faces": part_n})
     recall = pd.DataFrame(rows)
     rng = np.random.default_rng(seed)
-    crops = []
+    crops, dropped = [], 0
     for i in range(negatives):
         img, boxes = photos[i % len(photos)]
+        box = face_free_box(img.shape[:2], boxes, rng, min_side=40)  # LFW photos leave ~50-px strips beside a face
+        if box is None:
+            continue
+        if face_check is not None and face_check(img[box[1] : box[3], box[0] : box[2]]):
+            dropped += 1
+            continue
         if i % 2:
             kind = settings[1 + int(rng.integers(len(settings) - 1))]
             img = degrade(img, kind[0], kind[1], seed=i)[0]
-        c = face_free_crop(img, boxes, rng, min_side=40)  # LFW photos leave ~50-px strips beside a face
-        if c is not None:
-            crops.append(c)
-    fp = [{"detector": n, "crops": len(crops), "false_face_rate": float(np.mean([len(fn(c)) > 0 for c in crops]))} for n, fn in detectors.items()]
+        crops.append(img[box[1] : box[3], box[0] : box[2]])
+    fp = [{"detector": n, "crops": len(crops), "dropped_with_face": dropped,
+           "false_face_rate": float(np.mean([len(fn(c)) > 0 for c in crops]))} for n, fn in detectors.items()]
     return recall, pd.DataFrame(fp)

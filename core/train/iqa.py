@@ -16,6 +16,10 @@ Inputs are tables with ``path`` (an aligned face image) and ``mos`` (0..1); land
 model needs them, are estimated once on the aligned crop and cached. Every run writes
 ``metrics.csv`` per epoch, the best-on-validation-SRCC checkpoint (safetensors + JSON) and a
 resumable ``last.*`` state; rerunning the same command after a kill resumes.
+
+Multi-GPU (or multi-process CPU): launch the same command with ``torchrun --nproc_per_node N``.
+Each process takes its share of every global batch, PyTorch's DistributedDataParallel averages
+the gradients (NCCL on CUDA, gloo on CPU), rank 0 validates, logs and writes checkpoints.
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ class IQATrainConfig:
     max_steps_per_epoch: int = 0  # 0: the whole table
     dsl_pretrain_steps: int = 0  # DSL-FIQA: degradation-encoder steps before the IQA net
     model: dict = field(default_factory=dict)  # constructor arguments (e.g. {"config": "lite"})
+    tensorboard: bool = False  # also log to out_dir/tb (needs the tensorboard package)
 
 
 #: the papers' hyper-parameters ("paper"), CPU-sized ones ("lite"), and a smoke-test size
@@ -182,6 +187,60 @@ def pretrain_degradation(encoder: torch.nn.Module, clean: torch.Tensor, real: to
     return losses
 
 
+# ----------------------------------------------------------------------------- distribution
+def distributed_context(device: str) -> tuple[int, int, str]:
+    """(rank, world size, device) - initialises torch.distributed when launched by ``torchrun``."""
+    import torch.distributed as dist  # noqa: PLC0415
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    rank = dist.get_rank()
+    if device.startswith("cuda"):
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    return rank, world, device
+
+
+class _LossModule(torch.nn.Module):
+    """Wraps a model so its training loss is one ``forward`` (what DistributedDataParallel syncs on)."""
+
+    def __init__(self, name: str, model: torch.nn.Module):
+        super().__init__()
+        self.name, self.model = name, model
+
+    def forward(self, x, lm, mos, rng):
+        return _loss(self.name, self.model, x, lm, mos, rng)
+
+
+class _Logger:
+    """metrics.csv always; TensorBoard scalars when asked and installed."""
+
+    def __init__(self, out: Path, tensorboard: bool):
+        self.out, self.tb = out, None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
+
+                self.tb = SummaryWriter(str(out / "tb"))
+            except ImportError:
+                import warnings  # noqa: PLC0415
+
+                warnings.warn("tensorboard is not installed: logging metrics.csv only", stacklevel=3)
+
+    def epoch(self, history: list[dict]) -> None:
+        _write_csv(self.out / "metrics.csv", history)
+        if self.tb is not None:
+            rec = history[-1]
+            for k, v in rec.items():
+                if k != "epoch":
+                    self.tb.add_scalar(k, v, rec["epoch"])
+            self.tb.flush()
+
+
 # ----------------------------------------------------------------------------- the loop
 def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLike, cfg: IQATrainConfig,
               progress: bool = True, log=print) -> tuple[torch.nn.Module, pd.DataFrame]:
@@ -195,6 +254,9 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    rank, world, device = distributed_context(device)
+    lead = rank == 0
+    progress = progress and lead
     torch.manual_seed(cfg.seed)
     model = create_model(name, pretrained=False, device=device, **cfg.model).train()
     size = model.info.input_size
@@ -205,7 +267,11 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
     lm_tr = lm_va = None
     if need_lm:
         cache = out / "landmarks.parquet"
+        if world > 1 and not lead:  # rank 0 fills the cache first; the others read it
+            torch.distributed.barrier()
         lm_tr, lm_va = face_landmarks(train["path"], cache), face_landmarks(val["path"], cache)
+        if world > 1 and lead:
+            torch.distributed.barrier()
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -223,6 +289,12 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
                                                       device=device, log=log if progress else None)
     if name == "dsl-fiqa":
         model.freeze_degradation(True)
+    step_fn = _LossModule(name, model)
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
+
+        step_fn = DistributedDataParallel(step_fn, find_unused_parameters=True)
+    logger = _Logger(out, cfg.tensorboard) if lead else None
     history = meta["history"]
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.startswith("cuda"))
     for epoch in range(meta["epoch"], cfg.epochs):
@@ -233,31 +305,39 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
         order = rng.permutation(len(x_tr))
         losses = []
         for s in tqdm(range(steps), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
-            b = order[s * cfg.batch : (s + 1) * cfg.batch]
+            b = order[s * cfg.batch : (s + 1) * cfg.batch][rank::world]  # this process's share of the global batch
             if len(b) == 0:
                 break
             x = x_tr[b].to(device).float() / 255.0
             lm = torch.from_numpy(lm_tr[b]).to(device) if lm_tr is not None else None
             with torch.autocast("cuda", enabled=cfg.amp and device.startswith("cuda")):
-                loss = _loss(name, model, x, lm, y_tr[b].to(device), rng)
+                loss = step_fn(x, lm, y_tr[b].to(device), rng)
             opt.zero_grad()
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
             losses.append(loss.item())
         sched.step()
-        pred = predict_table(model, x_va, lm_va)
-        rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
-               "val_srcc": srcc(pred, y_va), "val_plcc": plcc(pred, y_va), "val_l1": float(np.mean(np.abs(pred - y_va)))}
-        history.append(rec)
-        if progress:
-            log(f"{name} epoch {epoch + 1}: loss {rec['train_loss']:.4f}, val SRCC {rec['val_srcc']:.3f}")
-        if rec["val_srcc"] > meta["best_srcc"]:
-            meta["best_srcc"] = rec["val_srcc"]
-            save_checkpoint(model, out / f"{name}.safetensors", extra={"train": asdict(cfg), "best_epoch": epoch + 1, "val": rec})
-        meta.update(epoch=epoch + 1, history=history)
-        save_state(out, model, opt, sched, meta)
-        _write_csv(out / "metrics.csv", history)
+        if lead:
+            pred = predict_table(model, x_va, lm_va)
+            rec = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
+                   "val_srcc": srcc(pred, y_va), "val_plcc": plcc(pred, y_va), "val_l1": float(np.mean(np.abs(pred - y_va)))}
+            history.append(rec)
+            if progress:
+                log(f"{name} epoch {epoch + 1}: loss {rec['train_loss']:.4f}, val SRCC {rec['val_srcc']:.3f}")
+            if rec["val_srcc"] > meta["best_srcc"]:
+                meta["best_srcc"] = rec["val_srcc"]
+                save_checkpoint(model, out / f"{name}.safetensors",
+                                extra={"train": asdict(cfg), "best_epoch": epoch + 1, "val": rec, "world_size": world})
+            meta.update(epoch=epoch + 1, history=history)
+            save_state(out, model, opt, sched, meta)
+            logger.epoch(history)
+        else:
+            meta.update(epoch=epoch + 1)
+        if world > 1:
+            torch.distributed.barrier()
+    if world > 1:
+        torch.distributed.barrier()
     best = create_model(name, weights=out / f"{name}.safetensors", device="cpu")
     return best, pd.DataFrame(history)
 
