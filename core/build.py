@@ -43,6 +43,9 @@ class BuildConfig:
     max_sources: int | None = None
     max_per_identity: int | None = 2
     ladder: str | None = None
+    identities: str = "all"  # "all", or "train" / "heldout": the parts of a whole-source identity split
+    holdout: float = 0.2  # share of the source's identities held out (never trained on by the shipped models)
+    holdout_seed: int = 0
 
 
 @dataclass
@@ -96,6 +99,12 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
     by_id: dict[str, list[Path]] = {}
     for p in paths:
         by_id.setdefault(p.parent.name if p.parent != src else p.stem, []).append(p)
+    if cfg.identities != "all":  # same cut as `faceiqa train ... --holdout`: identity_split of every source identity
+        if cfg.identities not in ("train", "heldout"):
+            raise FaceIQAError(f"identities must be 'all', 'train' or 'heldout', not {cfg.identities!r}")
+        part = identity_split(by_id, (1 - cfg.holdout, 0.0, cfg.holdout), cfg.holdout_seed)
+        want = "test" if cfg.identities == "heldout" else "train"
+        by_id = {k: v for k, v in by_id.items() if part[k] == want}
     chosen: list[tuple[str, Path]] = []
     for ident in sorted(by_id):
         files = by_id[ident][: cfg.max_per_identity] if cfg.max_per_identity else by_id[ident]

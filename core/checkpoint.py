@@ -37,8 +37,11 @@ def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return p, p.with_suffix(".json")
 
 
-def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write ``model``'s state dict and config; returns the ``.safetensors`` path."""
+def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None, half: bool = False) -> Path:
+    """Write ``model``'s state dict and config; returns the ``.safetensors`` path.
+
+    ``half`` stores floating-point tensors as float16 (half the file; loading casts them back).
+    """
     from safetensors.torch import save_file  # noqa: PLC0415
 
     st_path, js_path = _paths(path)
@@ -46,6 +49,8 @@ def save_checkpoint(model, path: str | os.PathLike, extra: dict | None = None) -
         raise CheckpointError(f"{path}: checkpoints are written as .safetensors")
     st_path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     tmp = st_path.with_name(st_path.name + ".tmp")
     save_file(state, os.fspath(tmp), metadata={"format": FORMAT, "model": model.info.name})
     os.replace(tmp, st_path)

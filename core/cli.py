@@ -55,7 +55,8 @@ def _cmd_data_build(args) -> int:
 
     cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, seed=args.seed,
                       image_format=args.format, max_sources=args.max_sources, ladder=args.ladder,
-                      max_per_identity=args.max_per_identity or None)
+                      max_per_identity=args.max_per_identity or None, size=args.size, identities=args.identities,
+                      holdout=args.holdout, holdout_seed=args.split_seed)
     labels, summary = build_benchmark(args.src, args.out, cfg, progress=not args.quiet)
     print(f"{args.out}: {summary.images} images from {summary.sources_used} faces "
           f"({summary.no_face} photos without a face, {summary.unreadable} unreadable); identities per split {summary.identities}")
@@ -233,6 +234,10 @@ def _cmd_evaluate(args) -> int:
     s = evaluate(pred, table["mos"].to_numpy())
     out = table.drop(columns=["path"]).assign(prediction=pred, raw=raw, error=pred - table["mos"].to_numpy())
     out.to_csv(args.out, index=False)
+    if args.metrics:
+        Path(args.metrics).write_text(json.dumps({"model": args.name, "weights": args.weights, "labels": args.labels,
+                                                  "split": args.split, "n": len(table), **{k: round(float(getattr(s, k)), 5)
+                                                  for k in ("srcc", "krcc", "plcc", "rmse")}}, indent=2))
     print(f"{args.name} on {len(table)} images: SRCC {s.srcc:.4f} KRCC {s.krcc:.4f} PLCC {s.plcc:.4f} RMSE {s.rmse:.4f} "
           f"(mean |error| {np.mean(np.abs(out.error)):.4f}); predictions -> {args.out}")
     return 0
@@ -311,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-per-identity", type=int, default=2, help="photos per person (0: all)")
     b.add_argument("--ladder", default=None, help="also write every face at levels 0..5 of this degradation")
     b.add_argument("--format", choices=("png", "jpg"), default="png")
+    b.add_argument("--size", type=int, default=512, help="aligned crop side (GFIQA: 512)")
+    b.add_argument("--identities", choices=("all", "train", "heldout"), default="all",
+                   help="use only the training or the held-out part of an identity split of the source (see --holdout)")
+    b.add_argument("--holdout", type=float, default=0.2, help="held-out share of identities for --identities")
+    b.add_argument("--split-seed", type=int, default=0, help="seed of that identity split (the shipped models use 0)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=_cmd_data_build)
@@ -375,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--weights", default=None)
     e.add_argument("--device", default=None)
     e.add_argument("--out", default="predictions.csv")
+    e.add_argument("--metrics", default=None, help="also write SRCC/KRCC/PLCC/RMSE as JSON here")
     e.set_defaults(func=_cmd_evaluate)
 
     c = sub.add_parser("compare", help="all given models on one labels table: SRCC/PLCC/RMSE, ladder SRCC, subgroups (Markdown + CSV)")

@@ -28,3 +28,7 @@ class ModelNotFoundError(FaceIQAError, KeyError):
 
 class BackendUnavailableError(FaceIQAError, RuntimeError):
     """A face backend cannot run here (package or weights missing)."""
+
+
+class NoFaceError(FaceIQAError, ValueError):
+    """An image holds no face where one is required (e.g. to explain a score)."""

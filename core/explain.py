@@ -111,3 +111,38 @@ def overlay(rgb: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarra
     """Blend a [0, 1] heatmap (turbo colormap) over an RGB uint8 image of the same size."""
     colour = cv2.applyColorMap((np.clip(heat, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
     return cv2.addWeighted(rgb, 1 - alpha, colour, alpha, 0)
+
+
+def explain_face(scorer, image: np.ndarray, face_index: int = 0, method: str = "GradCAM", aligned: bool = False,
+                 result=None) -> tuple[object, list[tuple[np.ndarray, str]]]:
+    """Score ``image`` with ``scorer`` (a :class:`core.Scorer`) and explain face ``face_index``.
+
+    Returns (the assessment, [(picture, caption)]): the aligned face, the CAM overlay of the
+    score, and the model's own maps (overlaid) or latent reference. Raises
+    :class:`~core.errors.NoFaceError` / ``IndexError`` with a message for a person to read.
+    """
+    from .errors import NoFaceError  # noqa: PLC0415
+    from .faces import align_arcface, align_gfiqa  # noqa: PLC0415
+    from .faces.types import Face  # noqa: PLC0415
+
+    result = result if result is not None else scorer.assess(image, aligned=aligned, keep_crops=True)
+    if not result.faces:
+        raise NoFaceError("No face found to explain (tick 'already aligned' for a face crop).")
+    idx = int(face_index or 0)
+    if not 0 <= idx < len(result.faces):
+        raise IndexError(f"Face #{idx} does not exist: this photo has faces #0..#{len(result.faces) - 1}.")
+    face = result.faces[idx]
+    m = scorer.model
+    crop = face.aligned
+    align = align_arcface if m.info.alignment == "arcface" else align_gfiqa
+    lm = align(np.asarray(image), Face(face.box, face.landmarks, face.detection_confidence, face.backend), m.info.input_size).landmarks
+    lm = lm / float(m.info.input_size)
+    items = [(crop, f"#{idx}: {face.score:.2f} {face.category} ({result.model})")]
+    try:
+        heat = cam_heatmap(m, crop, lm if "landmarks" in m.info.inputs else None, method)
+        items.append((overlay(crop, heat), f"{method} of the score"))
+    except ValueError as exc:  # training-free models have no conv layer
+        items.append((crop, f"no CAM: {exc}"))
+    for name, pic in model_maps(m, crop, lm).items():
+        items.append((pic if pic.ndim == 3 else overlay(crop, pic), name))
+    return result, items

@@ -77,3 +77,88 @@ def prediction_scatter(df: pd.DataFrame, colour: str | None = None):
                      hover_data=[c for c in ("image", "identity", "degradation", "level") if c in df.columns])
     fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot"})
     return fig
+
+
+# ----------------------------------------------------------------------------- dataset explorer
+#: DSL-FIQA Table 1: skin tone (Light = Fitzpatrick I-II, Medium III-IV, Dark V-VI) and gender shares in %
+DSL_TABLE1 = pd.DataFrame(
+    [("PIQ23", 5116, 74.5, 9.0, 16.5, 94.0, 6.0),
+     ("GFIQA-20k", 20000, 81.6, 6.7, 11.7, 64.2, 35.8),
+     ("CGFIQA-40k", 39312, 53.83, 24.91, 21.26, 51.50, 48.50)],
+    columns=["dataset", "size", "Light", "Medium", "Dark", "male", "female"],
+)
+BALANCE_CLASSES = {"skin_tone": ("Light", "Medium", "Dark"), "gender": ("male", "female")}
+
+
+def load_stats(path: str | os.PathLike) -> pd.DataFrame:
+    """A per-image table from ``faceiqa data stats`` (needs image and at least one statistic)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FaceIQAError(f"{p}: no such statistics table (make one with `faceiqa data stats DATASET --out {p.name}`)")
+    df = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p)
+    if "image" not in df.columns or not {"brightness", "sharpness", "contrast"} & set(df.columns):
+        raise FaceIQAError(f"{p}: not a `faceiqa data stats` table (columns {list(df.columns)[:8]}...)")
+    if "mos" in df.columns and df["mos"].notna().any() and "category" not in df.columns:
+        from .api import category  # noqa: PLC0415
+
+        df["category"] = [category(m) if pd.notna(m) else "unknown" for m in df["mos"]]
+    return df
+
+
+def filter_stats(df: pd.DataFrame, mos: tuple[float, float] | None = None, **equal: list) -> pd.DataFrame:
+    """Rows with MOS in ``mos`` (inclusive) and, per column given, a value in the list (empty list: no filter)."""
+    keep = pd.Series(True, index=df.index)
+    if mos is not None and "mos" in df.columns:
+        keep &= df["mos"].between(*mos) | df["mos"].isna()
+    for col, values in equal.items():
+        if values and col in df.columns:
+            keep &= df[col].astype(str).isin([str(v) for v in values])
+    return df[keep]
+
+
+def balance_table(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Shares (%) of ``column``'s classes in this table beside DSL Table 1's datasets (long form)."""
+    classes = BALANCE_CLASSES[column]
+    known = df[column].astype(str).str.lower() if column == "gender" else df[column].astype(str)
+    known = known[known.isin(classes)]
+    rows = [{"dataset": "this dataset", "class": c, "share": 100.0 * float((known == c).mean()) if len(known) else float("nan"),
+             "n": int((known == c).sum())} for c in classes]
+    for r in DSL_TABLE1.itertuples():
+        rows += [{"dataset": r.dataset, "class": c, "share": float(getattr(r, c)), "n": None} for c in classes]
+    return pd.DataFrame(rows)
+
+
+def balance_figure(df: pd.DataFrame, column: str):
+    """Grouped bars: this dataset's skin-tone or gender shares against PIQ23 / GFIQA-20k / CGFIQA-40k."""
+    import plotly.express as px  # noqa: PLC0415
+
+    t = balance_table(df, column)
+    unknown = int((~df[column].astype(str).str.lower().isin([c.lower() for c in BALANCE_CLASSES[column]])).sum())
+    fig = px.bar(t, x="class", y="share", color="dataset", barmode="group", text=t.share.round(1),
+                 title=f"{column.replace('_', ' ')} (%), this dataset vs DSL-FIQA Table 1 ({unknown} images unknown)")
+    fig.update_layout(yaxis_title="% of faces with a known value")
+    return fig
+
+
+def mos_histogram(df: pd.DataFrame, bins: int = 25):
+    """MOS histogram coloured by GFIQA category (Bad < 0.2 ... Excellent >= 0.8)."""
+    import plotly.express as px  # noqa: PLC0415
+
+    part = df[df["mos"].notna()] if "mos" in df.columns else df.iloc[:0]
+    fig = px.histogram(part, x="mos", color="category" if "category" in part.columns else None, nbins=bins, range_x=(0, 1),
+                       category_orders={"category": list(CATEGORIES)}, title=f"MOS of {len(part)} images")
+    fig.update_layout(bargap=0.05, yaxis_title="images")
+    return fig
+
+
+def stat_histograms(df: pd.DataFrame, columns=("brightness", "sharpness", "contrast")):
+    """One plotly figure with a histogram per image statistic (GFIQA Fig. 5 style)."""
+    from plotly.subplots import make_subplots  # noqa: PLC0415
+    import plotly.graph_objects as go  # noqa: PLC0415
+
+    cols = [c for c in columns if c in df.columns]
+    fig = make_subplots(rows=1, cols=max(1, len(cols)), subplot_titles=cols)
+    for i, c in enumerate(cols, start=1):
+        fig.add_trace(go.Histogram(x=df[c].dropna(), nbinsx=30, name=c, showlegend=False), row=1, col=i)
+    fig.update_layout(title="Image statistics", bargap=0.05)
+    return fig

@@ -90,38 +90,14 @@ def explain_face(image: np.ndarray | None, model: str = DEFAULT_MODEL, face_inde
     """Gradio callback: [(picture, caption)] explaining one face - CAM overlay and the model's own maps."""
     import gradio as gr  # noqa: PLC0415
 
-    from core.explain import cam_heatmap, model_maps, overlay  # noqa: PLC0415
+    from core.explain import explain_face as explain  # noqa: PLC0415
 
     if image is None:
         raise gr.Error("Upload a photo first.")
-    scorer = get_scorer(model, DETECTORS.get(detector, detector))
     try:
-        result = scorer.assess(image, aligned=aligned, keep_crops=True)
-    except FaceIQAError as exc:
+        return explain(get_scorer(model, DETECTORS.get(detector, detector)), np.asarray(image), face_index, method, aligned)[1]
+    except (FaceIQAError, IndexError) as exc:
         raise gr.Error(str(exc)) from exc
-    if not result.faces:
-        raise gr.Error("No face found to explain.")
-    idx = int(face_index or 0)
-    if not 0 <= idx < len(result.faces):
-        raise gr.Error(f"Face #{idx} does not exist: this photo has faces #0..#{len(result.faces) - 1}.")
-    face = result.faces[idx]
-    m = scorer.model
-    crop = face.aligned
-    from core.faces import align_arcface, align_gfiqa  # noqa: PLC0415
-    from core.faces.types import Face  # noqa: PLC0415
-
-    align = align_arcface if m.info.alignment == "arcface" else align_gfiqa
-    lm = align(np.asarray(image), Face(face.box, face.landmarks, face.detection_confidence, face.backend), m.info.input_size).landmarks
-    lm = lm / float(m.info.input_size)
-    items = [(crop, f"#{idx}: {face.score:.2f} {face.category} ({result.model})")]
-    try:
-        heat = cam_heatmap(m, crop, lm if "landmarks" in m.info.inputs else None, method)
-        items.append((overlay(crop, heat), f"{method} of the score"))
-    except ValueError as exc:  # training-free models have no conv layer
-        items.append((crop, f"no CAM: {exc}"))
-    for name, pic in model_maps(m, crop, lm).items():
-        items.append((pic if pic.ndim == 3 else overlay(crop, pic), name))
-    return items
 
 
 def build_app(default_model: str = DEFAULT_MODEL):
