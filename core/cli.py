@@ -280,6 +280,16 @@ def _cmd_studio(args) -> int:
     return subprocess.call(cmd)
 
 
+def _cmd_explore(args) -> int:
+    script = Path(__file__).resolve().parents[1] / "studio" / "explore.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(args.port), "--server.address", args.host,
+           "--browser.gatherUsageStats", "false", "--"]
+    for flag in ("stats", "predictions", "table", "scores", "dataset", "root"):
+        if getattr(args, flag):
+            cmd += [f"--{flag}", getattr(args, flag)]
+    return subprocess.call(cmd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="faceiqa", description="Face image quality assessment, offline.")
     p.add_argument("-v", "--verbose", action="store_true", help="log warnings and info")
@@ -404,6 +414,17 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--port", type=int, default=7860)
     st.add_argument("--share", action="store_true")
     st.set_defaults(func=_cmd_studio)
+
+    x = sub.add_parser("explore", help="start the Streamlit analysis app (explorer, embeddings, failures, fairness, frames)")
+    x.add_argument("--host", default="127.0.0.1")
+    x.add_argument("--port", type=int, default=8501)
+    x.add_argument("--stats", default=None, help="per-image table from `faceiqa data stats`")
+    x.add_argument("--dataset", default=None, help="or a dataset to analyse in the app (folder, table, gfiqa-20k ...)")
+    x.add_argument("--root", default=None)
+    x.add_argument("--predictions", default=None, help="predictions file from `faceiqa evaluate` / `compare`")
+    x.add_argument("--table", default=None, help="labels table whose faces the embeddings page maps")
+    x.add_argument("--scores", default=None, help="scores table from `faceiqa score`")
+    x.set_defaults(func=_cmd_explore)
     return p
 
 

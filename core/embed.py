@@ -114,3 +114,100 @@ def embedding_matrix(df: pd.DataFrame) -> np.ndarray:
     """``(N, 128)`` float32 embeddings of the ``ok`` rows (in row order)."""
     ok = df[df["status"] == "ok"]
     return np.stack([np.asarray(e, np.float32) for e in ok["embedding"]]) if len(ok) else np.zeros((0, 128), np.float32)
+
+
+# ----------------------------------------------------------------------------- degradation embeddings
+def degradation_embeddings(images, model=None, batch: int = 32, progress: bool = False) -> np.ndarray:
+    """``(N, E)`` DSL degradation embeddings (psi, unit length) of aligned face images or paths.
+
+    ``model``: a DSL-FIQA model (default: the shipped ``dsl-fiqa``); the whole crop, resized to
+    the model's input, goes through its degradation encoder (the features DSL trains to ignore
+    content and keep degradation).
+    """
+    import torch  # noqa: PLC0415
+
+    from .io import load_image  # noqa: PLC0415
+    from .tensors import image_to_tensor, resize_square  # noqa: PLC0415
+
+    if model is None:
+        from .models import create_model  # noqa: PLC0415
+
+        model = create_model("dsl-fiqa")
+    if not hasattr(model, "degradation"):
+        raise ValueError(f"{model.info.name}: has no degradation encoder (use dsl-fiqa)")
+    enc = model.degradation.eval()
+    dev = next(enc.parameters()).device
+    size = model.cfg.input_size
+    out = []
+    it = range(0, len(images), batch)
+    if progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415
+
+        it = tqdm(it, desc="degradation embeddings", unit="batch")
+    with torch.inference_mode():
+        for i in it:
+            chunk = [load_image(x) if not isinstance(x, np.ndarray) else x for x in images[i : i + batch]]
+            x = torch.stack([resize_square(image_to_tensor(c)[None], size)[0] for c in chunk]).to(dev)
+            emb = enc(x)[1].float()
+            out.append(torch.nn.functional.normalize(emb, dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, enc.embed_dim), np.float32)
+
+
+def project_2d(embeddings: np.ndarray, method: str = "umap", seed: int = 0, neighbours: int = 15):
+    """2-D map of embeddings: ``(coords (N, 2), reducer)``; the UMAP reducer can place new points (``.transform``).
+
+    ``method``: ``umap`` (umap-learn, imported lazily: its first import compiles for ~13 s) or
+    ``tsne`` (scikit-learn; no reducer for new points, returned as None).
+    """
+    n = len(embeddings)
+    if n < 3:
+        raise ValueError(f"need at least 3 embeddings for a 2-D map, got {n}")
+    if method == "tsne":
+        from sklearn.manifold import TSNE  # noqa: PLC0415
+
+        tsne = TSNE(2, perplexity=float(min(30, max(2, (n - 1) // 3))), init="pca", random_state=seed, metric="cosine")
+        return tsne.fit_transform(embeddings), None
+    if method != "umap":
+        raise ValueError(f"method must be 'umap' or 'tsne', not {method!r}")
+    import umap  # noqa: PLC0415
+
+    reducer = umap.UMAP(n_neighbors=min(neighbours, n - 1), random_state=seed, metric="cosine", n_jobs=1)
+    return reducer.fit_transform(embeddings), reducer
+
+
+def retrieval_map(embeddings: np.ndarray, labels) -> tuple[float, pd.DataFrame]:
+    """DSL Table 4 style retrieval: each image queries all others by cosine similarity of its
+    degradation embedding; a hit shares its degradation label. Returns (mAP, AP per label)."""
+    from sklearn.metrics import average_precision_score  # noqa: PLC0415
+
+    labels = np.asarray(labels).astype(str)
+    e = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    sim = e @ e.T
+    aps = []
+    for i in range(len(e)):
+        others = np.arange(len(e)) != i
+        rel = labels[others] == labels[i]
+        aps.append(average_precision_score(rel, sim[i, others]) if rel.any() else np.nan)
+    per = pd.DataFrame({"label": labels, "ap": aps}).groupby("label").ap.agg(["mean", "count"]).rename(columns={"mean": "AP", "count": "queries"})
+    return float(np.nanmean(aps)), per.reset_index()
+
+
+def nearest(embeddings: np.ndarray, query: int, k: int = 8) -> np.ndarray:
+    """Indices of the ``k`` images whose degradation embeddings are closest to image ``query`` (itself excluded)."""
+    e = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    sim = e @ e[query]
+    sim[query] = -np.inf
+    return np.argsort(-sim)[:k]
+
+
+def reference_set(image: np.ndarray, types=None, levels=(1, 3, 5), seed: int = 0) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """A labelled reference set built offline from one clean face: every degradation type at
+    ``levels`` plus the clean crop (for placing an upload on a map of known degradations)."""
+    from .degrade import TYPES, degrade  # noqa: PLC0415
+
+    imgs, rows = [image], [{"degradation": "clean", "level": 0}]
+    for kind in types or TYPES:
+        for lv in levels:
+            imgs.append(degrade(image, kind, lv, seed=seed)[0])
+            rows.append({"degradation": kind, "level": lv})
+    return imgs, pd.DataFrame(rows)

@@ -162,3 +162,44 @@ def stat_histograms(df: pd.DataFrame, columns=("brightness", "sharpness", "contr
         fig.add_trace(go.Histogram(x=df[c].dropna(), nbinsx=30, name=c, showlegend=False), row=1, col=i)
     fig.update_layout(title="Image statistics", bargap=0.05)
     return fig
+
+
+# ----------------------------------------------------------------------------- failure review (tags saved to a file)
+CAUSES = ("rotated face", "occlusion", "non-frontal", "unusual lighting", "label noise", "small / low-res face",
+          "heavy makeup / filter", "not a face / bad crop", "other")
+
+
+def review_path(predictions: str | os.PathLike) -> Path:
+    """Where the review of a predictions file lives: ``<predictions>.review.csv`` beside it."""
+    p = Path(predictions)
+    return p.with_name(p.stem + ".review.csv")
+
+
+def load_review(predictions: str | os.PathLike) -> pd.DataFrame:
+    """The saved tags (image, cause, note) of a predictions file; empty when none yet."""
+    p = review_path(predictions)
+    if not p.is_file():
+        return pd.DataFrame(columns=["image", "cause", "note"])
+    return pd.read_csv(p, dtype=str, keep_default_na=False)
+
+
+def tag_failure(predictions: str | os.PathLike, image: str, cause: str, note: str = "") -> pd.DataFrame:
+    """Record (or replace) the cause of one image's failure; written atomically, returns the review."""
+    if cause not in CAUSES:
+        raise FaceIQAError(f"unknown cause {cause!r}; choose from {', '.join(CAUSES)}")
+    review = load_review(predictions)
+    review = review[review.image != str(image)]
+    review = pd.concat([review, pd.DataFrame([{"image": str(image), "cause": cause, "note": note}])], ignore_index=True)
+    p = review_path(predictions)
+    tmp = p.with_name(p.name + ".tmp")
+    review.to_csv(tmp, index=False)
+    os.replace(tmp, p)
+    return review
+
+
+def cause_counts(review: pd.DataFrame):
+    """Plotly bar chart of tagged failures per cause."""
+    import plotly.express as px  # noqa: PLC0415
+
+    counts = review.cause.value_counts().reindex(CAUSES, fill_value=0).rename_axis("cause").reset_index(name="failures")
+    return px.bar(counts, x="cause", y="failures", title=f"{len(review)} tagged failures by cause")

@@ -10,6 +10,7 @@ Every frame is scored on its largest face; a frame with no detectable face ranks
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,3 +79,29 @@ def read_video(path: str | os.PathLike, every: int = 1, max_frames: int = 300) -
     if not frames:
         raise InvalidImageError(f"{path}: no decodable frames")
     return frames
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".webm", ".mkv", ".m4v")
+
+
+def frames_from_files(files: list[tuple[str, bytes]], every: int = 1, max_frames: int = 300) -> tuple[list[np.ndarray], list[str]]:
+    """Uploaded (name, bytes): videos are decoded (every ``every``-th frame), photos kept; returns (frames, names)."""
+    import tempfile  # noqa: PLC0415
+
+    from .io import load_image  # noqa: PLC0415
+
+    frames: list[np.ndarray] = []
+    names: list[str] = []
+    for name, data in files:
+        suffix = Path(name).suffix.lower()
+        if suffix in VIDEO_SUFFIXES:
+            with tempfile.NamedTemporaryFile(suffix=suffix) as fh:
+                fh.write(data)
+                fh.flush()
+                video = read_video(fh.name, every=every, max_frames=max_frames)
+            frames += video
+            names += [f"{name} #{i * every}" for i in range(len(video))]
+        else:
+            frames.append(load_image(data))
+            names.append(name)
+    return frames, names

@@ -1,0 +1,142 @@
+"""Embeddings, failure-review and frame-picker pages (Streamlit AppTest) and their core helpers."""
+import cv2
+import numpy as np
+import pandas as pd
+import plotly.io
+import pytest
+
+from conftest import REPO
+
+
+def _values(v):
+    """Plotly JSON stores arrays as base64 ``bdata``; plain lists otherwise."""
+    import base64
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v)
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory, astronaut, astronaut_face):
+    """The astronaut's aligned face, clean and under 5 degradation types x 3 levels, as a labels table."""
+    from core.embed import reference_set
+    from core.faces import align_gfiqa
+
+    d = tmp_path_factory.mktemp("ladder")
+    crop = align_gfiqa(astronaut, astronaut_face, 128).image
+    imgs, meta = reference_set(crop, types=("gaussian_blur", "gaussian_noise", "jpeg", "overexposure", "motion_blur"))
+    names = []
+    for i, img in enumerate(imgs):
+        names.append(f"img_{i:02d}.png")
+        cv2.imwrite(str(d / names[-1]), img[..., ::-1])
+    t = meta.assign(image=names, mos=1 - meta.level / 5)
+    t.to_csv(d / "labels.csv", index=False)
+    return d, t, imgs
+
+
+def test_degradation_embeddings_retrieval_and_maps(ladder):
+    from core.embed import degradation_embeddings, nearest, project_2d, retrieval_map
+
+    from core.models import create_model
+
+    d, t, imgs = ladder
+    model = create_model("dsl-fiqa")
+    emb = degradation_embeddings([str(d / n) for n in t.image], model)
+    assert emb.shape[0] == 16 and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    again = degradation_embeddings(imgs, model)
+    assert np.allclose(emb, again, atol=1e-2)  # files and arrays give the same embedding (PNG is lossless)
+    m, per = retrieval_map(emb[1:], t.degradation[1:])
+    assert 0 < m <= 1 and set(per.label) == set(t.degradation[1:]) and (per.queries == 3).all()
+    # a perfect embedding (one-hot of the label) gets mAP 1; a constant one gets the base rate
+    onehot = pd.get_dummies(t.degradation[1:]).to_numpy(float)
+    assert retrieval_map(onehot, t.degradation[1:])[0] == pytest.approx(1.0)
+    assert 0 not in nearest(emb, 0, 5) and len(nearest(emb, 0, 5)) == 5
+    xy, reducer = project_2d(emb, "tsne")
+    assert xy.shape == (16, 2) and reducer is None
+    with pytest.raises(ValueError, match="at least 3"):
+        project_2d(emb[:2], "tsne")
+
+
+def test_embeddings_page_maps_and_retrieves(ladder):
+    from streamlit.testing.v1 import AppTest
+
+    from core.embed import degradation_embeddings, retrieval_map
+
+    d, t, _ = ladder
+    at = AppTest.from_file(str(REPO / "pages" / "4_Embeddings.py"), default_timeout=180)
+    at.run()
+    assert not at.exception and "no such table" in at.info[0].value
+    at.text_input[0].input(str(d / "labels.csv")).run()
+    assert not at.exception, at.exception
+    fig = plotly.io.from_json(at.get("plotly_chart")[0].proto.spec)
+    assert fig.layout.title.text.startswith("t-SNE of 16 DSL degradation embeddings")
+    assert sum(len(_values(tr.x)) for tr in fig.data) == 16
+    emb = degradation_embeddings([str(d / n) for n in t.image])
+    single = t.degradation != "clean"
+    expected = retrieval_map(emb[single.to_numpy()], t.degradation[single])[0]
+    assert {m.label: m.value for m in at.metric}["mAP (single-degradation images, query = every image)"] == f"{expected:.3f}"
+    assert len(at.get("imgs")) >= 1  # query + its nearest faces
+    at.selectbox[0].set_value("degradation_type").run()  # colour by degradation: one trace per type
+    fig = plotly.io.from_json(at.get("plotly_chart")[0].proto.spec)
+    assert {tr.name for tr in fig.data} == set(t.degradation.astype(str))
+
+
+def test_failure_review_tags_are_saved_and_counted(ladder):
+    from streamlit.testing.v1 import AppTest
+
+    from core.errors import FaceIQAError
+    from core.explore import cause_counts, load_review, review_path, tag_failure
+
+    d, t, _ = ladder
+    preds = t.assign(prediction=np.linspace(0.9, 0.1, len(t)))
+    path = d / "predictions_dsl-fiqa.csv"
+    preds.to_csv(path, index=False)
+    with pytest.raises(FaceIQAError, match="unknown cause"):
+        tag_failure(path, "x.png", "gremlins")
+    at = AppTest.from_file(str(REPO / "pages" / "5_Failures.py"), default_timeout=180)
+    at.run()
+    at.text_input[0].input(str(path)).run()
+    assert not at.exception, at.exception
+    at.toggle[0].set_value(False).run()  # no heatmaps: fast
+    worst = preds.assign(e=(preds.prediction - preds.mos).abs()).nlargest(6, "e").image.tolist()
+    cause_boxes = [s for s in at.selectbox if s.label == "Cause"]
+    assert len(cause_boxes) == 6
+    cause_boxes[0].set_value("occlusion").run()
+    cause_boxes = [s for s in at.selectbox if s.label == "Cause"]
+    cause_boxes[1].set_value("unusual lighting").run()
+    assert not at.exception
+    review = load_review(path)
+    assert review_path(path).is_file() and dict(zip(review.image, review.cause)) == {worst[0]: "occlusion", worst[1]: "unusual lighting"}
+    tag_failure(path, worst[0], "rotated face")  # re-tagging replaces, never duplicates
+    review = load_review(path)
+    assert len(review) == 2 and dict(zip(review.image, review.cause))[worst[0]] == "rotated face"
+    counts = cause_counts(review)
+    assert dict(zip(counts.data[0].x, counts.data[0].y))["rotated face"] == 1
+    at2 = AppTest.from_file(str(REPO / "pages" / "5_Failures.py"), default_timeout=180)  # a new session sees the saved review
+    at2.run()
+    at2.text_input[0].input(str(path)).run()
+    at2.toggle[0].set_value(False).run()
+    assert [s.value for s in at2.selectbox if s.label == "Cause"][:2] == ["rotated face", "unusual lighting"]
+
+
+def test_frames_from_uploads_and_page(astronaut, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from core.frames import frames_from_files, select_frames
+
+    video = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))
+    base = cv2.resize(astronaut, (256, 256))
+    for sigma in (0, 4, 0.5, 8, 2, 6):
+        f = base if sigma == 0 else cv2.GaussianBlur(base, (0, 0), sigma)
+        w.write(f[..., ::-1])
+    w.release()
+    ok, png = cv2.imencode(".png", base[..., ::-1])
+    frames, names = frames_from_files([("clip.mp4", video.read_bytes()), ("still.png", png.tobytes())], every=1)
+    assert len(frames) == 7 and names[0] == "clip.mp4 #0" and names[-1] == "still.png"
+    ranking = select_frames(frames, 2, model="perceptual-blur")
+    assert set(ranking.best) <= {0, 2, 6}  # sharp frames first, not the 4-8 px blurs
+    at = AppTest.from_file(str(REPO / "pages" / "6_Frames.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and "Upload a video" in at.info[0].value
