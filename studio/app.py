@@ -100,6 +100,105 @@ def explain_face(image: np.ndarray | None, model: str = DEFAULT_MODEL, face_inde
         raise gr.Error(str(exc)) from exc
 
 
+def compare_models(image: np.ndarray | None, models: list[str] | None, aligned: bool = False, detector: str = "hog") -> pd.DataFrame:
+    """Gradio callback: one row per face, one score column per model (side-by-side comparison)."""
+    import gradio as gr  # noqa: PLC0415
+
+    if image is None or not models:
+        return pd.DataFrame(columns=["face"])
+    rows: dict[int, dict] = {}
+    for name in models:
+        try:
+            result = get_scorer(name, DETECTORS.get(detector, detector)).assess(image, aligned=aligned)
+        except FaceIQAError as exc:
+            raise gr.Error(f"{name}: {exc}") from exc
+        for f in result.faces:
+            rows.setdefault(f.index, {"face": f.index})[name] = f"{f.score:.3f} {f.category}"
+    return pd.DataFrame(list(rows.values()), columns=["face", *models])
+
+
+def export_results(table: pd.DataFrame | None, comparison: pd.DataFrame | None = None) -> list[str]:
+    """Gradio callback: the per-face table (and comparison) as CSV and JSON files to download."""
+    import tempfile  # noqa: PLC0415
+
+    if table is None or len(table) == 0:
+        return []
+    df = pd.DataFrame(table)
+    if comparison is not None and len(comparison) and "face" in comparison:
+        df = df.merge(pd.DataFrame(comparison), on="face", how="left", suffixes=("", " (compare)"))
+    out = Path(tempfile.mkdtemp(prefix="faceiqa-")) / "faces"
+    df.to_csv(out.with_suffix(".csv"), index=False)
+    df.to_json(out.with_suffix(".json"), orient="records", indent=2)
+    return [str(out.with_suffix(".csv")), str(out.with_suffix(".json"))]
+
+
+@lru_cache(maxsize=1)
+def reference_map():
+    """UMAP of the bundled sample face under every degradation type (levels 1, 3, 5): (table, reducer, model)."""
+    from core.embed import degradation_embeddings, project_2d, reference_set  # noqa: PLC0415
+    from core.faces import FaceDetector, align_gfiqa  # noqa: PLC0415
+    from core.io import load_image  # noqa: PLC0415
+    from core.models import create_model  # noqa: PLC0415
+
+    model = create_model("dsl-fiqa", device="cpu")
+    img = load_image(SAMPLES / "astronaut.jpg")
+    face = FaceDetector().detect(img)[0]
+    imgs, table = reference_set(align_gfiqa(img, face, model.cfg.input_size).image)
+    xy, reducer = project_2d(degradation_embeddings(imgs, model), "umap")
+    return table.assign(x=xy[:, 0], y=xy[:, 1]), reducer, model
+
+
+def embedding_on_map(image: np.ndarray | None, face_index: int = 0, aligned: bool = False, detector: str = "hog"):
+    """Gradio callback: the face's DSL degradation embedding placed on the reference UMAP (plotly)."""
+    import gradio as gr  # noqa: PLC0415
+    import plotly.express as px  # noqa: PLC0415
+
+    from core.embed import degradation_embeddings  # noqa: PLC0415
+
+    if image is None:
+        raise gr.Error("Upload a photo first.")
+    try:
+        result = get_scorer("dsl-fiqa", DETECTORS.get(detector, detector)).assess(image, aligned=aligned, keep_crops=True)
+    except FaceIQAError as exc:
+        raise gr.Error(str(exc)) from exc
+    idx = int(face_index or 0)
+    if not 0 <= idx < len(result.faces):
+        raise gr.Error("No such face." if result.faces else "No face found.")
+    table, reducer, model = reference_map()
+    xy = reducer.transform(degradation_embeddings([result.faces[idx].aligned], model))[0]
+    fig = px.scatter(table, x="x", y="y", color="degradation", symbol="level", hover_data=["degradation", "level"],
+                     title="Degradation embedding (DSL) on a UMAP of a reference face under every degradation")
+    fig.add_scatter(x=[xy[0]], y=[xy[1]], mode="markers+text", text=[f"face #{idx}"], textposition="top center",
+                    marker={"size": 18, "symbol": "star", "color": "black"}, name=f"face #{idx}")
+    return fig
+
+
+def score_files(files: list | None, model: str = DEFAULT_MODEL, aligned: bool = False, detector: str = "hog"):
+    """Gradio callback: score every face of many photos -> (table, [CSV, JSON])."""
+    import gradio as gr  # noqa: PLC0415
+
+    from core.io import load_image  # noqa: PLC0415
+
+    if not files:
+        raise gr.Error("Add some photos first.")
+    rows = []
+    scorer = get_scorer(model, DETECTORS.get(detector, detector))
+    for f in files:
+        path = getattr(f, "name", f)
+        try:
+            result = scorer.assess(load_image(path), aligned=aligned)
+        except FaceIQAError as exc:
+            rows.append({"file": Path(path).name, "face": None, "score": None, "category": "", "status": f"error: {exc}"})
+            continue
+        if not result.faces:
+            rows.append({"file": Path(path).name, "face": None, "score": None, "category": "", "status": "no_face"})
+        for face in result.faces:
+            rows.append({"file": Path(path).name, "face": face.index, "score": round(face.score, 3), "category": face.category,
+                         "status": "ok"})
+    table = pd.DataFrame(rows)
+    return table, export_results(table)
+
+
 def build_app(default_model: str = DEFAULT_MODEL):
     """The Gradio Blocks app."""
     import gradio as gr  # noqa: PLC0415
@@ -110,7 +209,7 @@ def build_app(default_model: str = DEFAULT_MODEL):
                     "(0..1, GFIQA categories Bad / Poor / Fair / Good / Excellent).")
         with gr.Row():
             with gr.Column(scale=1):
-                image = gr.Image(type="numpy", label="Photo", image_mode="RGB")
+                image = gr.Image(type="numpy", label="Photo", image_mode="RGB", sources=["upload", "webcam", "clipboard"])
                 model = gr.Dropdown(names, value=default_model, label="Model")
                 faces = gr.Radio(["all", "largest"], value="all", label="Faces")
                 detector = gr.Dropdown(list(DETECTORS), value=list(DETECTORS)[0], label="Face detector")
@@ -121,6 +220,10 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 status = gr.Markdown()
                 table = gr.Dataframe(headers=TABLE_COLUMNS, label="Per face", interactive=False)
                 crops = gr.Gallery(label="Aligned faces the model saw", columns=6, height="auto", object_fit="contain", allow_preview=False)
+                with gr.Row():
+                    others = gr.CheckboxGroup([n for n in names if n != default_model], label="Compare with (side by side)")
+                comparison = gr.Dataframe(label="Model comparison per face", interactive=False)
+                downloads = gr.File(label="Download (CSV, JSON)", file_count="multiple", interactive=False)
         with gr.Accordion("Why this score? (CAM heatmap, regional maps, latent reference)", open=False):
             from core.explain import CAM_METHODS  # noqa: PLC0415
 
@@ -129,12 +232,26 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 method = gr.Dropdown(list(CAM_METHODS), value="GradCAM", label="CAM method")
                 explain = gr.Button("Explain")
             explained = gr.Gallery(label="Explanations", columns=4, height="auto", object_fit="contain", allow_preview=False)
+        with gr.Accordion("Degradation embedding on a UMAP (DSL encoder)", open=False):
+            place = gr.Button("Place face on the map")
+            umap_plot = gr.Plot(label="UMAP")
+        with gr.Accordion("Many photos", open=False):
+            many = gr.File(label="Photos", file_count="multiple", file_types=["image"])
+            run_many = gr.Button("Score all")
+            many_table = gr.Dataframe(label="Every face", interactive=False)
+            many_files = gr.File(label="Download (CSV, JSON)", file_count="multiple", interactive=False)
         samples = sorted(str(p) for p in SAMPLES.glob("*.jpg"))
         if samples:
             gr.Examples([[p] for p in samples], inputs=[image], label="Samples")
         outputs = [annotated, table, crops, status]
         inputs = [image, model, faces, aligned, detector]
-        run.click(score_image, inputs, outputs)
-        image.change(score_on_change, inputs, outputs)  # uploads and examples
+        cmp_inputs = [image, others, aligned, detector]
+        run.click(score_image, inputs, outputs).then(compare_models, cmp_inputs, [comparison]).then(
+            export_results, [table, comparison], [downloads], api_name="export_results")
+        image.change(score_on_change, inputs, outputs).then(  # uploads and examples
+            compare_models, cmp_inputs, [comparison], api_name="compare_models").then(export_results, [table, comparison], [downloads])
+        others.change(compare_models, cmp_inputs, [comparison]).then(export_results, [table, comparison], [downloads])
         explain.click(explain_face, [image, model, face_index, method, aligned, detector], [explained])
+        place.click(embedding_on_map, [image, face_index, aligned, detector], [umap_plot], api_name="embedding_on_map")
+        run_many.click(score_files, [many, model, aligned, detector], [many_table, many_files], api_name="score_files")
     return app

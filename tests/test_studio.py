@@ -1,4 +1,7 @@
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import SAMPLES
@@ -81,3 +84,42 @@ def test_cam_heatmap_methods_and_training_free_model():
     with pytest.raises(ValueError, match="no convolutional layer"):
         cam_heatmap(create_model("perceptual-blur", device="cpu"), crop)
     assert "GradCAM++" in CAM_METHODS
+
+
+def test_compare_models_and_downloads(tmp_path):
+    import json
+
+    from studio.app import compare_models, export_results, score_image
+
+    img = load_image(SAMPLES / "two_faces.jpg")
+    _, table, _, _ = score_image(img, "perceptual-combined")
+    cmp = compare_models(img, ["perceptual-blur", "tinyfqnet"])
+    assert list(cmp.columns) == ["face", "perceptual-blur", "tinyfqnet"] and len(cmp) == 2
+    assert all(float(v.split()[0]) <= 1 for v in cmp["tinyfqnet"])
+    csv_path, json_path = export_results(table, cmp)
+    back = pd.read_csv(csv_path)
+    assert len(back) == 2 and list(back.score.round(3)) == list(table.score.round(3)) and "tinyfqnet" in back.columns
+    assert [r["face"] for r in json.loads(Path(json_path).read_text())] == [0, 1]
+    assert export_results(pd.DataFrame()) == [] and compare_models(None, ["tinyfqnet"]).empty
+
+
+def test_score_many_files_reports_every_file(tmp_path):
+    from studio.app import score_files
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    table, files = score_files([str(SAMPLES / "two_faces.jpg"), str(SAMPLES / "no_face_coffee.jpg"), str(broken)], "perceptual-combined")
+    assert list(table.status) == ["ok", "ok", "no_face", f"error: {table.status.iloc[3][7:]}"]
+    assert "broken.jpg" in table.status.iloc[3] and len(files) == 2
+
+
+@pytest.mark.slow
+def test_embedding_on_reference_umap():
+    from studio.app import embedding_on_map, reference_map
+
+    fig = embedding_on_map(load_image(SAMPLES / "astronaut_blurred.jpg"), 0)
+    table = reference_map()[0]
+    assert len(table) == 1 + 15 * 3  # clean + every type at levels 1, 3, 5
+    star = [t for t in fig.data if t.name == "face #0"]
+    assert len(star) == 1 and len(star[0].x) == 1
+    assert sum(len(t.x) for t in fig.data if t.name != "face #0") == len(table)
