@@ -27,7 +27,7 @@ from core.build import identity_split
 from core.degrade import TYPES, degrade
 from core.faces import FaceDetector
 from core.faces import dlib_backend
-from core.faces.robust import shipped_detector
+from core.faces.robust import RobustDetector, load_robust, shipped_detector
 from core.faces.robust_train import evaluate_detection
 from core.io import iter_image_paths, load_image
 
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=80)
     ap.add_argument("--cnn-n", type=int, default=30, help="photos for the (slow) dlib CNN detector")
     ap.add_argument("--out", default="benchmarks/results/robust_face")
+    ap.add_argument("--weights", default=None, help="robust-face weights to evaluate (default: the shipped ones)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ def main() -> None:
             photos.append((img, np.array([f.box for f in faces], np.float32), faces[0].landmarks))  # all faces: none may sit in a "face-free" crop
         if len(photos) >= args.n:
             break
-    robust = shipped_detector()
+    robust = RobustDetector(load_robust(args.weights)) if args.weights else shipped_detector()
 
     def hog_fn(im):
         return [b for b, _ in dlib_backend.detect(im, "hog", 1)]

@@ -38,3 +38,41 @@ def astronaut_face(astronaut):
     faces = FaceDetector().detect(astronaut)
     assert len(faces) == 1
     return faces[0]
+
+
+@pytest.fixture(scope="session")
+def face_ladder(tmp_path_factory, astronaut, astronaut_face):
+    """The astronaut's aligned face, clean and under 5 degradation types x 3 levels: (folder, labels, images)."""
+    import cv2
+
+    from core.embed import reference_set
+    from core.faces import align_gfiqa
+
+    d = tmp_path_factory.mktemp("ladder")
+    crop = align_gfiqa(astronaut, astronaut_face, 128).image
+    imgs, meta = reference_set(crop, types=("gaussian_blur", "gaussian_noise", "jpeg", "overexposure", "motion_blur"))
+    names = []
+    for i, img in enumerate(imgs):
+        names.append(f"img_{i:02d}.png")
+        cv2.imwrite(str(d / names[-1]), img[..., ::-1])
+    t = meta.assign(image=names, mos=1 - meta.level / 5)
+    t.to_csv(d / "labels.csv", index=False)
+    return d, t, imgs
+
+
+@pytest.fixture(scope="session")
+def sample_stats(tmp_path_factory):
+    """`faceiqa data stats` over a labelled copy of the samples (MOS, split, gender from the table)."""
+    import pandas as pd
+
+    from core.cli import main
+
+    d = tmp_path_factory.mktemp("explorer")
+    names = ["astronaut.jpg", "astronaut_blurred.jpg", "astronaut_jpeg_q8.jpg", "astronaut_noisy.jpg", "two_faces.jpg", "no_face_coffee.jpg"]
+    labels = pd.DataFrame({"image": [str(SAMPLES / n) for n in names], "mos": [0.9, 0.2, 0.15, 0.35, 0.7, 0.5],
+                           "split": ["train", "test", "test", "train", "train", "test"],
+                           "gender": ["female", "female", "female", "female", "male", None]})
+    labels.to_csv(d / "labels.csv", index=False)
+    out = d / "stats.parquet"
+    assert main(["data", "stats", str(d / "labels.csv"), "--out", str(out), "-q"]) == 0
+    return out

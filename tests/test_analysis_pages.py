@@ -17,22 +17,9 @@ def _values(v):
     return np.asarray(v)
 
 
-@pytest.fixture(scope="module")
-def ladder(tmp_path_factory, astronaut, astronaut_face):
-    """The astronaut's aligned face, clean and under 5 degradation types x 3 levels, as a labels table."""
-    from core.embed import reference_set
-    from core.faces import align_gfiqa
-
-    d = tmp_path_factory.mktemp("ladder")
-    crop = align_gfiqa(astronaut, astronaut_face, 128).image
-    imgs, meta = reference_set(crop, types=("gaussian_blur", "gaussian_noise", "jpeg", "overexposure", "motion_blur"))
-    names = []
-    for i, img in enumerate(imgs):
-        names.append(f"img_{i:02d}.png")
-        cv2.imwrite(str(d / names[-1]), img[..., ::-1])
-    t = meta.assign(image=names, mos=1 - meta.level / 5)
-    t.to_csv(d / "labels.csv", index=False)
-    return d, t, imgs
+@pytest.fixture
+def ladder(face_ladder):
+    return face_ladder
 
 
 def test_degradation_embeddings_retrieval_and_maps(ladder):

@@ -16,20 +16,9 @@ def _values(v):
     return np.asarray(v, dtype=float)
 
 
-@pytest.fixture(scope="module")
-def stats(tmp_path_factory):
-    """`faceiqa data stats` over a labelled copy of the samples (MOS, gender from the table)."""
-    from core.cli import main
-
-    d = tmp_path_factory.mktemp("explorer")
-    names = ["astronaut.jpg", "astronaut_blurred.jpg", "astronaut_jpeg_q8.jpg", "astronaut_noisy.jpg", "two_faces.jpg", "no_face_coffee.jpg"]
-    labels = pd.DataFrame({"image": [str(SAMPLES / n) for n in names], "mos": [0.9, 0.2, 0.15, 0.35, 0.7, 0.5],
-                           "split": ["train", "test", "test", "train", "train", "test"],
-                           "gender": ["female", "female", "female", "female", "male", None]})
-    labels.to_csv(d / "labels.csv", index=False)
-    out = d / "stats.parquet"
-    assert main(["data", "stats", str(d / "labels.csv"), "--out", str(out), "-q"]) == 0
-    return out
+@pytest.fixture
+def stats(sample_stats):
+    return sample_stats
 
 
 def test_explore_helpers_follow_the_data(stats):

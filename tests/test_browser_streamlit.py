@@ -1,0 +1,74 @@
+"""Real-browser smoke test of the Streamlit app (`faceiqa explore`): every page renders its data in
+headless Chromium, and each page's screenshot lands in docs/screenshots/."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def explore(face_ladder, sample_stats, tmp_path_factory):
+    from test_browser import _free_port
+
+    d, t, _ = face_ladder
+    preds = d / "predictions_dsl-fiqa.csv"
+    t.assign(prediction=np.linspace(0.9, 0.1, len(t)), skin_tone=["Light", "Medium", "Dark", "Light"] * 4,
+             gender=["female", "male"] * 8).to_csv(preds, index=False)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "core.cli", "explore", "--port", str(port), "--stats", str(sample_stats),
+           "--predictions", str(preds), "--table", str(d / "labels.csv")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "STREAMLIT_SERVER_HEADLESS": "true"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"faceiqa explore exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail("faceiqa explore did not serve within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(20)
+
+
+PAGES = [("", "explorer", "Dataset explorer", "MOS of 6 images"), ("embeddings", "embeddings", "Degradation embeddings", "mAP"),
+         ("failures", "failures", "Failure-case review", "Cause"), ("fairness", "fairness", "Fairness and failure review", "SRCC gap by"),
+         ("frames", "frames", "Frame picker", "Upload a video")]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (apt-get install chromium); .ci/run installs it")
+def test_every_streamlit_page_renders_in_a_browser(explore):
+    from playwright.sync_api import sync_playwright
+
+    shots = REPO / "docs" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        for path, shot, title, marker in PAGES:
+            page.goto(f"{explore}/{path}")
+            page.get_by_role("heading", name=title).wait_for(timeout=120_000)
+            page.get_by_text(marker).first.wait_for(timeout=180_000)
+            page.wait_for_timeout(1500)
+            assert page.get_by_text("Traceback").count() == 0, page.locator("body").inner_text()[:2000]
+            if marker != "Upload a video":
+                assert page.locator(".js-plotly-plot").count() >= 1, f"{path}: no plotly chart"
+            page.screenshot(path=str(shots / f"{shot}.png"), full_page=True)
+            assert (shots / f"{shot}.png").stat().st_size > 20_000
+        browser.close()
