@@ -14,6 +14,8 @@ Steps (each one a `faceiqa` command, printed before it runs; finished steps are 
 3. ``faceiqa data build LFW --identities heldout``: the 20 % of people no shipped model saw.
 4. ``faceiqa evaluate``: SRCC/KRCC/PLCC/RMSE on the held-out people -> ``benchmarks/results/defaults``.
 5. ``--ship``: the best checkpoint (float16) and a model card under ``assets/models``.
+6. ``faceiqa compare`` of every seed model and the perceptual baselines on the held-out people
+   (``--compare``), plus the real degraded GFPGAN crops against clean LFW photos of the same person.
 
 Labels are full-reference pseudo-MOS of synthetic degradations, not human opinion.
 """
@@ -86,6 +88,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--ship", action="store_true", help="copy the checkpoints (float16) and cards into assets/models")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "defaults"))
+    ap.add_argument("--compare", action="store_true", help="also write the comparison table (all models + baselines)")
     args = ap.parse_args()
     data, work, results = Path(args.data), Path(args.work), Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
@@ -114,6 +117,37 @@ def main() -> None:
             save_checkpoint(model, ROOT / "assets" / "models" / f"{name}.safetensors", extra={**meta["extra"], "test": m}, half=True)
             (ROOT / "assets" / "models" / f"{name}.md").write_text(card(name, run, m, train_labels))
             print(f"shipped assets/models/{name}.safetensors")
+    if args.compare:
+        weights = [f"{n}={work / 'runs' / n / (n + '.safetensors')}" for n in MODELS if (work / "runs" / n / "done").is_file()]
+        faceiqa("compare", "--labels", str(test_labels), "--split", "", "--models", *[w.split("=")[0] for w in weights], "tinyfqnet",
+                "perceptual-combined", "perceptual-blur", "perceptual-jpeg", "perceptual-pose", "--weights", *weights,
+                "--out", str(results / "comparison"), "-q")
+        pairs = real_pairs(data, dict(w.split("=", 1) for w in weights))
+        pairs.to_csv(results / "gfpgan_pairs.csv", index=False)
+        print(pairs.to_string(index=False))
+
+
+def real_pairs(data: Path, weights: dict[str, str]):
+    """Real degraded GFPGAN crops vs clean LFW photos of the same person: mean score of each, per model."""
+    import pandas as pd  # noqa: PLC0415
+
+    from core import Scorer  # noqa: PLC0415
+    from core.io import iter_image_paths  # noqa: PLC0415
+
+    rows = []
+    people = {"Justin_Timberlake": "Justin_Timberlake_crop.png", "Paris_Hilton": "Paris_Hilton_crop.png"}
+    for name in [*weights, "tinyfqnet", "perceptual-combined"]:
+        scorer = Scorer(name, weights=weights.get(name))
+        for person, crop in people.items():
+            degraded = data / "gfpgan-inputs" / crop
+            clean = iter_image_paths([data / "lfw" / "images" / person])[:10]
+            if not degraded.is_file() or not clean:
+                continue
+            d = scorer.assess(degraded, aligned=True).faces[0].score
+            c = [f.score for p in clean for f in scorer.assess(p, faces="largest").faces]
+            rows.append({"model": name, "person": person, "gfpgan_degraded": round(d, 4), "lfw_clean_mean": round(sum(c) / len(c), 4),
+                         "lfw_photos": len(c), "degraded_below_clean": d < sum(c) / len(c)})
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,31 @@ def sample_stats(tmp_path_factory):
     out = d / "stats.parquet"
     assert main(["data", "stats", str(d / "labels.csv"), "--out", str(out), "-q"]) == 0
     return out
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(cmd: list[str], url: str, env: dict, what: str, timeout: float = 120):
+    """Start ``cmd`` and wait until ``url`` answers; fails the test with the server's output otherwise."""
+    import subprocess
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc
+        except OSError:
+            time.sleep(1)
+    proc.kill()
+    pytest.fail(f"{what} did not serve within {timeout:.0f} s")

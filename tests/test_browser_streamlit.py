@@ -2,15 +2,12 @@
 headless Chromium, and each page's screenshot lands in docs/screenshots/."""
 import os
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port, start_server
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -18,30 +15,16 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def explore(face_ladder, sample_stats, tmp_path_factory):
-    from test_browser import _free_port
-
     d, t, _ = face_ladder
     preds = d / "predictions_dsl-fiqa.csv"
     t.assign(prediction=np.linspace(0.9, 0.1, len(t)), skin_tone=["Light", "Medium", "Dark", "Light"] * 4,
              gender=["female", "male"] * 8).to_csv(preds, index=False)
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "core.cli", "explore", "--port", str(port), "--stats", str(sample_stats),
            "--predictions", str(preds), "--table", str(d / "labels.csv")]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "STREAMLIT_SERVER_HEADLESS": "true"}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"faceiqa explore exited: {proc.stdout.read().decode()[-2000:]}")
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("faceiqa explore did not serve within 120 s")
+    proc = start_server(cmd, url + "/_stcore/health", env, "faceiqa explore")
     yield url
     proc.terminate()
     proc.wait(20)
