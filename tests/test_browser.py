@@ -36,6 +36,10 @@ def test_gradio_client_api(server):
     rows = table["data"]
     assert len(rows) == 2 and all(0 <= float(r[1]) <= 1 for r in rows)
     assert Path(annotated).is_file() and len(crops) == 2
+    table, files = client.predict([handle_file(str(SAMPLES / "two_faces.jpg")), handle_file(str(SAMPLES / "no_face_coffee.jpg"))],
+                                  "perceptual-combined", False, "dlib HOG, robust CNN when it finds nothing", api_name="/score_files")
+    statuses = [r[-1] for r in table["data"]]
+    assert statuses == ["ok", "ok", "no_face"] and len(files) == 2 and Path(files[0]).read_text().startswith("file,face,score")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (apt-get install chromium); .ci/run installs it")

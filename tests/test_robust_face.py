@@ -168,3 +168,44 @@ def test_train_cli_smoke(shared_data, tmp_path):
     card = json.loads(out.with_suffix(".json").read_text())
     assert model.cfg.widths == (8, 16, 16, 24, 32) and card["steps"] > 0 and card["train"]["canvas"] == 128
     assert out.with_suffix(".teacher.parquet").is_file()
+
+
+def test_hard_negative_strips_occluders_and_fine_tuning(astronaut, astronaut_face, tmp_path):
+    from core.faces.robust_train import _grow, _iou, _overlap, face_strip_box, occlude_face, train
+
+    box = np.array([astronaut_face.box], np.float32)
+    rng = np.random.default_rng(0)
+    strips = [face_strip_box(astronaut.shape[:2], box, rng) for _ in range(40)]
+    strips = [s for s in strips if s is not None]
+    assert len(strips) > 10
+    grown = _grow(box[0], 0.1)
+    assert all(_overlap(s, grown) <= 0.02 for s in strips)  # they touch the face from outside, never cover it
+    assert any(_iou(s, _grow(box[0], 0.6)) > 0 for s in strips)  # ... and sit right beside it (hair tops, ears)
+    for _ in range(10):
+        occ = occlude_face(astronaut, box[0], rng)
+        changed = (occ != astronaut).any(axis=2)
+        x1, y1, x2, y2 = (int(v) for v in box[0])
+        assert 0 < changed[y1:y2, x1:x2].mean() <= 0.55 and changed.sum() == changed[max(0, y1 - 40):y2 + 40, max(0, x1 - 40):x2 + 40].sum()
+    # fine-tuning starts from the given weights (and keeps their architecture)
+    base = RobustFaceNet(RobustConfig(widths=(8, 16, 16, 24, 32), head=16))
+    init = save_robust(base, tmp_path / "base.safetensors")
+    pool = [(astronaut, box, "clean", 0)]
+    cfg = TrainConfig(minutes=0.02, batch=2, canvas=64, init=str(init), strip_prob=1.0, negative_prob=0.5)
+    model, _ = train(pool, cfg, out_path=tmp_path / "ft.safetensors")
+    assert model.cfg.widths == (8, 16, 16, 24, 32)
+    assert json.loads((tmp_path / "ft.json").read_text())["train"]["init"] == str(init)
+
+
+def test_evaluation_certifies_negatives_and_splits_occlusion(astronaut, astronaut_face):
+    from core.faces.robust_train import evaluate_detection
+
+    box = np.array([astronaut_face.box], np.float32)
+    always = {"everywhere": lambda im: [(0, 0, im.shape[1], im.shape[0])], "truth": lambda im: [tuple(box[0])]}
+    recall, fp = evaluate_detection(always, [(astronaut, box)], ("occlusion",), levels=(1, 5), negatives=6,
+                                    face_check=lambda crop: crop.shape[1] > 150)
+    truth = recall[recall.detector == "truth"].set_index(["degradation", "level"]).recall
+    assert truth[("clean", 0)] == 1.0 and truth[("occlusion", 1)] == 1.0
+    part = recall[recall.degradation == "occlusion<=50%face"]
+    assert len(part) and (part.faces <= 1).all()  # only faces at most half covered count there
+    row = fp.set_index("detector").loc["everywhere"]
+    assert row.false_face_rate == 1.0 and row.crops + row.dropped_with_face <= 6
