@@ -244,14 +244,34 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    from .evaluate import by_dataset, to_markdown  # noqa: PLC0415
+
+    labels = args.labels if isinstance(args.labels, list) else [args.labels]
+    out = Path(args.out)
+    if len(labels) == 1:
+        _compare_one(labels[0], args, out)
+        return 0
+    # several datasets (e.g. cross-dataset testing): one folder each, plus a DSL-FIQA Table 2 shaped summary
+    names = [Path(p).parent.name or Path(p).stem for p in labels]
+    if len(set(names)) < len(names):
+        names = [f"{n}-{i}" for i, n in enumerate(names)]
+    tables = {n: _compare_one(p, args, out / n) for n, p in zip(names, labels)}
+    wide = by_dataset(tables)
+    text = f"# Model comparison across datasets (split {args.split or 'all'})\n\n{to_markdown(wide)}\n"
+    (out / "comparison.md").write_text(text)
+    wide.to_csv(out / "comparison.csv", index=False)
+    print(text)
+    return 0
+
+
+def _compare_one(labels: str, args, out: Path):
     from .evaluate import ladder_srcc, metrics_table, predict_aligned, side_by_side, stacked, subgroup_metrics, to_markdown  # noqa: PLC0415
     from .models import create_model  # noqa: PLC0415
 
-    table = _read_labels(args.labels, args.root)
+    table = _read_labels(labels, args.root)
     if args.split and "split" in table.columns:
         table = table[table.split == args.split]
     weights = dict(w.split("=", 1) for w in args.weights)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     preds = {}
     for name in args.models:
@@ -270,7 +290,7 @@ def _cmd_compare(args) -> int:
     (out / "comparison.md").write_text("\n".join(parts) + "\n")
     main_table.to_csv(out / "comparison.csv", index=False)
     print("\n".join(parts))
-    return 0
+    return main_table
 
 
 def _cmd_studio(args) -> int:
@@ -399,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_evaluate)
 
     c = sub.add_parser("compare", help="all given models on one labels table: SRCC/PLCC/RMSE, ladder SRCC, subgroups (Markdown + CSV)")
-    c.add_argument("--labels", required=True)
+    c.add_argument("--labels", required=True, nargs="+",
+                   help="one labels table, or several (one per dataset: a DSL-FIQA Table 2 shaped summary across them)")
     c.add_argument("--root", default=None)
     c.add_argument("--split", default="test")
     c.add_argument("--models", nargs="+", default=["perceptual-combined", "perceptual-blur", "perceptual-jpeg", "perceptual-pose"])

@@ -116,6 +116,15 @@ def stacked(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def by_dataset(tables: dict[str, pd.DataFrame], metrics=("SRCC", "PLCC")) -> pd.DataFrame:
+    """DSL-FIQA Table 2 shape: one row per model, ``<dataset> SRCC`` / ``<dataset> PLCC`` columns."""
+    wide = None
+    for ds, t in tables.items():
+        part = t.set_index("model")[list(metrics)].rename(columns={m: f"{ds} {m}" for m in metrics})
+        wide = part if wide is None else wide.join(part, how="outer")
+    return wide.reset_index() if wide is not None else pd.DataFrame(columns=["model"])
+
+
 def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
     """A GitHub Markdown table (no extra dependency)."""
     cols = list(table.columns)

@@ -59,3 +59,14 @@ def test_compare_cli_on_a_real_benchmark(shared_data, tmp_path):
     assert {"prediction", "error", "mos", "degradation"} <= set(preds.columns) and preds.prediction.between(0, 1).all()
     md = (out / "comparison.md").read_text()
     assert "| model |" in md and "Within-face ladder" in md
+    # several datasets: one folder each + a DSL-FIQA Table 2 shaped summary (model x dataset SRCC/PLCC)
+    other = tmp_path / "other"
+    other.mkdir()
+    labels[labels.degradation != "clean"].assign(image=lambda d: [str(bench / p) for p in d.image]).to_csv(other / "labels.csv", index=False)
+    both = tmp_path / "both"
+    assert main(["compare", "--labels", str(bench / "labels.csv"), str(other / "labels.csv"), "--models", "perceptual-blur", "tinyfqnet",
+                 "--split", "", "--out", str(both), "-q"]) == 0
+    wide = pd.read_csv(both / "comparison.csv")
+    assert list(wide.columns) == ["model", "bench SRCC", "bench PLCC", "other SRCC", "other PLCC"]
+    per = pd.read_csv(both / "other" / "comparison.csv").set_index("model")
+    assert wide.set_index("model").loc["tinyfqnet", "other SRCC"] == pytest.approx(per.loc["tinyfqnet", "SRCC"])
