@@ -64,8 +64,8 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path) -> str:
 
 - Network: `{name}` `lite` ({params / 1e6:.2f} M parameters, {meta['info']['input_size']}-px aligned input);
   weights stored as float16.
-- Labels: **pseudo-MOS from synthetic degradations, not human opinion**: 0.5 MS-SSIM + 0.5 (1 - GMSD / 0.35) on the
-  face region of each degraded copy against its clean crop.
+- Labels: **pseudo-MOS from synthetic degradations, not human opinion**: (MS-SSIM + (1 - GMSD / 0.35) + detail
+  retention) / 3 on the face region of each degraded copy against its clean crop (`core/fr.py`).
 - Data: `faceiqa data build ../shared/data/lfw/images {' '.join(TRAIN_BUILD)}`: {labels.source.nunique()} LFW faces
   (one per person, people outside the 20 % held out with seed 0), each clean + 4 random degradations (15 types x 5
   levels, a quarter chained): {len(labels)} images; split by identity {labels.split.value_counts().to_dict()}.

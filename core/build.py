@@ -178,13 +178,13 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
         ladder.insert(2, "split", ladder["identity"].map(split))
         _write_csv(ladder, out / "ladder.csv")
     meta = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}, "summary": asdict(summary),
-            "source": str(src), "mos": "pseudo-MOS = 0.5 MS-SSIM + 0.5 (1 - GMSD/0.35) on the face region vs. the clean crop"}
+            "source": str(src), "mos": "pseudo-MOS = (MS-SSIM + (1 - GMSD/0.35) + detail retention) / 3 on the face region vs. the clean crop"}
     (out / "build.json").write_text(json.dumps(meta, indent=2))
     return labels, summary
 
 
 def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ident: str, source: Path, name: str, level: int, recs) -> dict:
-    mos, s, g = pseudo_mos_parts(stored, clean, GFIQA_FACE_BOX)
+    mos, s, g, d = pseudo_mos_parts(stored, clean, GFIQA_FACE_BOX)
     return {
         "image": str(file.relative_to(out)),
         "mos": round(float(mos), 5),
@@ -195,6 +195,7 @@ def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ide
         "params": json.dumps(recs),
         "ms_ssim": round(float(s), 5),
         "gmsd": round(float(g), 5),
+        "detail": round(float(d), 5),
     }
 
 
