@@ -100,6 +100,34 @@ def explain_face(image: np.ndarray | None, model: str = DEFAULT_MODEL, face_inde
         raise gr.Error(str(exc)) from exc
 
 
+SEED_MAPS = {"dsl-fiqa": "DSL-FIQA regional maps", "ifqa": "IFQA per-pixel map", "stylegan-iqa": "StyleGAN-IQA latent reference"}
+
+
+def explain_tabs(image: np.ndarray | None, model: str = DEFAULT_MODEL, face_index: int = 0, method: str = "GradCAM",
+                 aligned: bool = False, detector: str = "hog"):
+    """Gradio callback: (CAM of the chosen model, DSL maps, IFQA map, latent reference) galleries for one face.
+
+    The first is :func:`explain_face` for the chosen model; the others come from each seed
+    model's shipped weights whatever model is chosen, so every explanation is one click away.
+    """
+    import gradio as gr  # noqa: PLC0415
+
+    from core.explain import explain_face as explain  # noqa: PLC0415
+
+    chosen = explain_face(image, model, face_index, method, aligned, detector)
+    out = [chosen]
+    for name in SEED_MAPS:
+        if name == model:
+            out.append([chosen[0]] + chosen[2:])  # the face and its own maps, without repeating the CAM
+            continue
+        try:
+            items = explain(get_scorer(name, DETECTORS.get(detector, detector)), np.asarray(image), face_index, method, aligned)[1]
+        except (FaceIQAError, IndexError) as exc:
+            raise gr.Error(str(exc)) from exc
+        out.append([items[0]] + items[2:])
+    return tuple(out)
+
+
 def compare_models(image: np.ndarray | None, models: list[str] | None, aligned: bool = False, detector: str = "hog") -> pd.DataFrame:
     """Gradio callback: one row per face, one score column per model (side-by-side comparison)."""
     import gradio as gr  # noqa: PLC0415
@@ -231,7 +259,13 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 face_index = gr.Number(0, precision=0, label="Face #")
                 method = gr.Dropdown(list(CAM_METHODS), value="GradCAM", label="CAM method")
                 explain = gr.Button("Explain")
-            explained = gr.Gallery(label="Explanations", columns=4, height="auto", object_fit="contain", allow_preview=False)
+            with gr.Tabs():
+                with gr.Tab("CAM of the chosen model"):
+                    explained = gr.Gallery(label="Explanations", columns=4, height="auto", object_fit="contain", allow_preview=False)
+                tabs = []
+                for title in SEED_MAPS.values():
+                    with gr.Tab(title):
+                        tabs.append(gr.Gallery(label=title, columns=4, height="auto", object_fit="contain", allow_preview=False))
         with gr.Accordion("Degradation embedding on a UMAP (DSL encoder)", open=False):
             place = gr.Button("Place face on the map")
             umap_plot = gr.Plot(label="UMAP")
@@ -251,7 +285,7 @@ def build_app(default_model: str = DEFAULT_MODEL):
         image.change(score_on_change, inputs, outputs).then(  # uploads and examples
             compare_models, cmp_inputs, [comparison], api_name="compare_models").then(export_results, [table, comparison], [downloads])
         others.change(compare_models, cmp_inputs, [comparison]).then(export_results, [table, comparison], [downloads])
-        explain.click(explain_face, [image, model, face_index, method, aligned, detector], [explained])
+        explain.click(explain_tabs, [image, model, face_index, method, aligned, detector], [explained, *tabs], api_name="explain")
         place.click(embedding_on_map, [image, face_index, aligned, detector], [umap_plot], api_name="embedding_on_map")
         run_many.click(score_files, [many, model, aligned, detector], [many_table, many_files], api_name="score_files")
     return app

@@ -123,3 +123,16 @@ def test_embedding_on_reference_umap():
     star = [t for t in fig.data if t.name == "face #0"]
     assert len(star) == 1 and len(star[0].x) == 1
     assert sum(len(t.x) for t in fig.data if t.name != "face #0") == len(table)
+
+
+def test_explain_tabs_show_every_seed_models_maps():
+    from studio.app import SEED_MAPS, explain_tabs
+
+    img = load_image(SAMPLES / "astronaut.jpg")
+    cam, dsl, ifqa, sg = explain_tabs(img, "tinyfqnet", 0, "EigenCAM")
+    assert [c for _, c in cam][1] == "EigenCAM of the score"
+    assert {c for _, c in dsl[1:]} == {"regional confidence", "regional quality"}
+    assert [c for _, c in ifqa[1:]] == ["per-pixel realness"] and [c for _, c in sg[1:]] == ["latent reference"]
+    assert len(SEED_MAPS) == 3
+    cam, dsl, _, _ = explain_tabs(img, "dsl-fiqa", 0)  # the chosen seed model's tab repeats its maps, not its CAM
+    assert "GradCAM of the score" in [c for _, c in cam] and "GradCAM of the score" not in [c for _, c in dsl]
