@@ -127,3 +127,15 @@ def test_frames_from_uploads_and_page(astronaut, tmp_path):
     at = AppTest.from_file(str(REPO / "pages" / "6_Frames.py"), default_timeout=60)
     at.run()
     assert not at.exception and "Upload a video" in at.info[0].value
+
+
+def test_explore_main_script_lists_every_page(sample_stats):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "studio" / "explore.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Dataset explorer"]  # the default page runs inside the navigation
+    src = (REPO / "studio" / "explore.py").read_text()
+    pages = sorted(p.name for p in (REPO / "pages").glob("*.py"))
+    assert all(p in src for p in pages), pages  # every page is reachable from `faceiqa explore`
