@@ -228,9 +228,14 @@ def _cmd_evaluate(args) -> int:
     if args.split and "split" in table.columns:
         table = table[table.split == args.split]
     model = create_model(args.name, weights=args.weights, device=args.device)
-    lm = face_landmarks(table["path"]) if "landmarks" in model.info.inputs else None
-    raw = predict_table(model, load_faces(table["path"], model.info.input_size), lm)
-    pred = model.to_mos(torch.from_numpy(raw)).numpy()
+    if set(model.info.inputs) <= {"aligned", "landmarks"}:  # batched tensors
+        lm = face_landmarks(table["path"]) if "landmarks" in model.info.inputs else None
+        raw = predict_table(model, load_faces(table["path"], model.info.input_size), lm)
+        pred = model.to_mos(torch.from_numpy(raw)).numpy()
+    else:  # models that need more than the crop (e.g. the original JPEG grid): through the scorer, one face each
+        from .evaluate import predict_aligned  # noqa: PLC0415
+
+        raw = pred = predict_aligned(model, table["path"].tolist())
     s = evaluate(pred, table["mos"].to_numpy())
     out = table.drop(columns=["path"]).assign(prediction=pred, raw=raw, error=pred - table["mos"].to_numpy())
     out.to_csv(args.out, index=False)

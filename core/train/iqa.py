@@ -147,7 +147,7 @@ def _loss(name: str, model, x: torch.Tensor, lm: torch.Tensor | None, mos: torch
 @torch.no_grad()
 def predict_table(model, faces: torch.Tensor, landmarks: np.ndarray | None, batch: int = 16) -> np.ndarray:
     model.eval()
-    dev = next(model.parameters()).device
+    dev = next(model.parameters(), torch.empty(0, device=getattr(model, "device", "cpu"))).device  # parameter-free models too
     out = []
     for i in range(0, len(faces), batch):
         b = {"aligned": faces[i : i + batch].to(dev).float() / 255.0}
