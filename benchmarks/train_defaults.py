@@ -49,6 +49,12 @@ def build(data: Path, out: Path, opts: list[str]) -> Path:
     return out / "labels.csv"
 
 
+GENERATOR_NOTE = """- Generator: the frozen StyleGAN2 (`lite`: 256 px, narrow) is at its random initialisation - no FFHQ
+  checkpoint can be downloaded here - so the latent reference is a fixed random decoder of the first K codes,
+  not a face prior. With a GFPGAN / BasicSR checkpoint (`generator_weights=`), retrain for the paper's reference.
+"""
+
+
 def card(name: str, run: Path, metrics: dict, train_labels: Path) -> str:
     meta = json.loads((run / f"{name}.json").read_text())
     import pandas as pd  # noqa: PLC0415
@@ -76,7 +82,7 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path) -> str:
   SRCC {metrics['srcc']:.3f}, KRCC {metrics['krcc']:.3f}, PLCC {metrics['plcc']:.3f}, RMSE {metrics['rmse']:.3f}
   (`benchmarks/results/defaults/{name}.json`).
 - Reproduce: `python benchmarks/train_defaults.py --work DIR --models {name}`.
-- Use: perceptual face quality on aligned crops; trained on LFW-like photos only, so GFIQA-20k / CGFIQA-40k users
+{GENERATOR_NOTE if name == "stylegan-iqa" else ""}- Use: perceptual face quality on aligned crops; trained on LFW-like photos only, so GFIQA-20k / CGFIQA-40k users
   should retrain with `configs/train/{name}/gfiqa-20k.yaml` (or cgfiqa-40k) for human-opinion scores.
 """
 

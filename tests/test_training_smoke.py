@@ -1,6 +1,8 @@
 """One short training run per seed model on real LFW faces with synthetic degradations
 (pseudo-MOS labels from the benchmark builder; identity-disjoint validation). Each must lower
 its loss and rank held-out faces above chance; a killed run resumes from its last epoch."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,6 +108,11 @@ def test_cli_train_then_evaluate(bench, tmp_path, capsys):
     assert len(out) == int((labels.split == "test").sum()) and {"prediction", "error", "mos", "identity"} <= set(out.columns)
     assert np.allclose(out.error, out.prediction - out.mos)
     assert "SRCC" in capsys.readouterr().out
+    metrics = tmp_path / "m.json"  # a model that needs the original pixels (JPEG grid) goes through the scorer
+    assert main(["evaluate", "perceptual-combined", "--labels", str(csv), "--root", str(root), "--out", str(preds), "--metrics", str(metrics)]) == 0
+    m = json.loads(metrics.read_text())
+    assert m["n"] == len(out) and -1 <= m["srcc"] <= 1 and pd.read_csv(preds).prediction.between(0, 1).all()
+    capsys.readouterr()
     labels.drop(columns=["path", "split"]).to_csv(csv, index=False)
     assert main(["train", "model", "resnet50-iqa", "--labels", str(csv), "--root", str(root), "--out", str(run)]) == 1
     assert "needs a 'split' column" in capsys.readouterr().err
