@@ -52,7 +52,7 @@ def test_browser_upload_shows_score_and_heatmap(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(server)
-        page.get_by_label("Model").click()
+        page.get_by_role("combobox", name="Model", exact=True).click()
         page.get_by_role("option", name="tinyfqnet").click()  # a learned model: its CAM is the heatmap checked below
         page.locator("input[type=file]").first.set_input_files(str(SAMPLES / "astronaut.jpg"))
         page.get_by_text("1 face(s) scored with tinyfqnet").wait_for(timeout=60_000)
