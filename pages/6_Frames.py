@@ -2,6 +2,9 @@
 
     streamlit run pages/6_Frames.py
 """
+import sys
+from pathlib import Path
+
 import streamlit as st
 
 from core.errors import FaceIQAError
@@ -15,7 +18,11 @@ files = st.file_uploader("Video (mp4, avi, mov, webm) or photos", type=["mp4", "
 c1, c2, c3 = st.columns(3)
 k = c1.number_input("best k", 1, 20, 3)
 every = c2.number_input("every n-th video frame", 1, 30, 5)
-model = c3.selectbox("Model", ["tinyfqnet", "perceptual-combined", "dsl-fiqa"])
+model = c3.selectbox("Model", ["tinyfqnet", "perceptual-combined", "perceptual-blur", "stylegan-iqa", "dsl-fiqa"])
+
+
+def _arg(flag: str) -> str:
+    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else ""
 
 
 @st.cache_resource(show_spinner="loading the model")
@@ -32,11 +39,15 @@ def _frames(blobs: tuple[tuple[str, bytes], ...], every: int):
     return frames_from_files(list(blobs), every)
 
 
-if not files:
+folder = st.text_input("... or a folder of frames / videos on this machine", _arg("--frames"))
+blobs = [(f.name, f.getvalue()) for f in files or []]
+if folder and Path(folder).is_dir():
+    blobs += [(p.name, p.read_bytes()) for p in sorted(Path(folder).iterdir()) if p.is_file()]
+if not blobs:
     st.info("Upload a video or some photos.")
     st.stop()
 try:
-    frames, names = _frames(tuple((f.name, f.getvalue()) for f in files), int(every))
+    frames, names = _frames(tuple(blobs), int(every))
 except (FaceIQAError, ValueError, OSError) as exc:
     st.error(str(exc))
     st.stop()

@@ -124,9 +124,22 @@ def test_frames_from_uploads_and_page(astronaut, tmp_path):
     assert len(frames) == 7 and names[0] == "clip.mp4 #0" and names[-1] == "still.png"
     ranking = select_frames(frames, 2, model="perceptual-blur")
     assert set(ranking.best) <= {0, 2, 6}  # sharp frames first, not the 4-8 px blurs
-    at = AppTest.from_file(str(REPO / "pages" / "6_Frames.py"), default_timeout=60)
+    at = AppTest.from_file(str(REPO / "pages" / "6_Frames.py"), default_timeout=120)
     at.run()
     assert not at.exception and "Upload a video" in at.info[0].value
+    burst = tmp_path / "burst"
+    burst.mkdir()
+    (burst / "clip.mp4").write_bytes(video.read_bytes())
+    at.selectbox[0].set_value("perceptual-blur")
+    at.number_input[1].set_value(1)  # every frame
+    at.text_input[0].input(str(burst)).run()
+    assert not at.exception, at.exception
+    found, total = {m.label: m.value for m in at.metric}["frames with a face"].split(" / ")
+    assert total == "6" and int(found) >= 5  # the 8-px blur may lose its face
+    assert len(at.get("image")) == 3  # the best k frames
+    table = at.dataframe[0].value
+    assert len(table) == 6 and table.name.str.startswith("clip.mp4 #").all()
+    assert set(table.frame.head(3)) == {0, 2, 4}  # sigma 0, 0.5 and 2: the three sharpest frames rank first
 
 
 def test_explore_main_script_lists_every_page(sample_stats):
