@@ -10,6 +10,13 @@ from .api import CATEGORIES
 from .errors import FaceIQAError
 
 
+def app_arg(flag: str, default: str = "") -> str:
+    """The value after ``flag`` in the app's command line (``streamlit run page.py -- --flag value``)."""
+    import sys  # noqa: PLC0415
+
+    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv[:-1] else default
+
+
 def load_scores(path: str | os.PathLike) -> pd.DataFrame:
     """Read a scores ``.csv`` / ``.parquet`` written by ``faceiqa score`` (validated)."""
     p = Path(path)

@@ -2,17 +2,15 @@
 
     streamlit run pages/1_Scores.py -- --scores scores.csv
 """
-import sys
-
 import streamlit as st
 from PIL import Image
 
 from core.errors import FaceIQAError
-from core.explore import load_scores, score_histogram, status_counts, worst_faces
+from core.explore import app_arg, load_scores, score_histogram, status_counts, worst_faces
 
 st.set_page_config(page_title="FaceIQA - scores", layout="wide")
 st.title("Scores explorer")
-default = sys.argv[sys.argv.index("--scores") + 1] if "--scores" in sys.argv else "scores.csv"
+default = app_arg("--scores", "scores.csv")
 path = st.text_input("Scores file (.csv or .parquet from `faceiqa score`)", default)
 try:
     df = load_scores(path)

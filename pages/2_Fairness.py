@@ -2,17 +2,15 @@
 
     streamlit run pages/2_Fairness.py -- --predictions comparison/predictions_tinyfqnet.csv
 """
-import sys
-
 import streamlit as st
 
 from core.errors import FaceIQAError
 from core.evaluate import metrics_table, subgroup_metrics
-from core.explore import load_predictions, prediction_scatter, subgroup_figure
+from core.explore import app_arg, load_predictions, prediction_scatter, subgroup_figure
 
 st.set_page_config(page_title="FaceIQA - fairness", layout="wide")
 st.title("Fairness and failure review")
-default = sys.argv[sys.argv.index("--predictions") + 1] if "--predictions" in sys.argv else "predictions.csv"
+default = app_arg("--predictions", "predictions.csv")
 path = st.text_input("Predictions file (from `faceiqa compare` or `faceiqa evaluate`)", default)
 
 

@@ -6,20 +6,15 @@
 Or give a dataset (folder, labels CSV/Parquet, or gfiqa-20k / cgfiqa-40k / piq23 + root) and the
 page runs the same analysis with a resumable cache beside it.
 """
-import sys
 from pathlib import Path
 
 import streamlit as st
 
 from core.errors import FaceIQAError
-from core.explore import balance_figure, balance_table, filter_stats, load_stats, mos_histogram, stat_histograms
+from core.explore import app_arg, balance_figure, balance_table, filter_stats, load_stats, mos_histogram, stat_histograms
 
 st.set_page_config(page_title="FaceIQA - dataset explorer", layout="wide")
 st.title("Dataset explorer")
-
-
-def _arg(flag: str, default: str = "") -> str:
-    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
 
 
 @st.cache_data(show_spinner="reading statistics")
@@ -45,14 +40,14 @@ def _scorer(model: str):
     return Scorer(model)
 
 
-source = st.radio("Source", ["statistics table", "dataset"], horizontal=True, index=1 if _arg("--dataset") else 0)
+source = st.radio("Source", ["statistics table", "dataset"], horizontal=True, index=1 if app_arg("--dataset") else 0)
 try:
     if source == "statistics table":
-        df = _load(st.text_input("Statistics table (`faceiqa data stats ... --out T.parquet`)", _arg("--stats", "stats.parquet")))
+        df = _load(st.text_input("Statistics table (`faceiqa data stats ... --out T.parquet`)", app_arg("--stats", "stats.parquet")))
     else:
         c1, c2, c3 = st.columns([3, 2, 1])
-        dataset = c1.text_input("Dataset: folder, labels table, or gfiqa-20k / cgfiqa-40k / piq23", _arg("--dataset"))
-        root = c2.text_input("Root (for named datasets)", _arg("--root"))
+        dataset = c1.text_input("Dataset: folder, labels table, or gfiqa-20k / cgfiqa-40k / piq23", app_arg("--dataset"))
+        root = c2.text_input("Root (for named datasets)", app_arg("--root"))
         aligned = c3.checkbox("aligned crops", True)
         if not dataset:
             st.info("Give a dataset to analyse.")

@@ -5,7 +5,6 @@
 The table needs an ``image`` column (paths, relative to the table) and may carry ``mos``,
 ``degradation``, ``skin_tone``, ``gender``, ``prediction`` (then the error is a colour too).
 """
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,11 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import FaceIQAError
+from core.explore import app_arg
 
 st.set_page_config(page_title="FaceIQA - embeddings", layout="wide")
 st.title("Degradation embeddings")
-default = sys.argv[sys.argv.index("--table") + 1] if "--table" in sys.argv else "labels.csv"
+default = app_arg("--table", "labels.csv")
 c1, c2 = st.columns([3, 1])
 path = c1.text_input("Table of aligned faces (labels from `faceiqa data build`, predictions from `faceiqa evaluate`)", default)
 limit = c2.number_input("at most (images)", 50, 50000, 1500, step=250)

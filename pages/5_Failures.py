@@ -5,17 +5,16 @@
 
 Tags are saved to ``preds.review.csv`` beside the predictions as soon as they are given.
 """
-import sys
 from pathlib import Path
 
 import streamlit as st
 
 from core.errors import FaceIQAError
-from core.explore import CAUSES, cause_counts, load_predictions, load_review, prediction_scatter, tag_failure
+from core.explore import CAUSES, app_arg, cause_counts, load_predictions, load_review, prediction_scatter, tag_failure
 
 st.set_page_config(page_title="FaceIQA - failure review", layout="wide")
 st.title("Failure-case review")
-default = sys.argv[sys.argv.index("--predictions") + 1] if "--predictions" in sys.argv else "predictions.csv"
+default = app_arg("--predictions", "predictions.csv")
 c1, c2 = st.columns([3, 1])
 path = c1.text_input("Predictions file (from `faceiqa evaluate` or `faceiqa compare`)", default)
 

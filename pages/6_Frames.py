@@ -2,12 +2,12 @@
 
     streamlit run pages/6_Frames.py
 """
-import sys
 from pathlib import Path
 
 import streamlit as st
 
 from core.errors import FaceIQAError
+from core.explore import app_arg
 
 st.set_page_config(page_title="FaceIQA - frame picker", layout="wide")
 st.title("Frame picker")
@@ -19,10 +19,6 @@ c1, c2, c3 = st.columns(3)
 k = c1.number_input("best k", 1, 20, 3)
 every = c2.number_input("every n-th video frame", 1, 30, 5)
 model = c3.selectbox("Model", ["tinyfqnet", "perceptual-combined", "perceptual-blur", "stylegan-iqa", "dsl-fiqa"])
-
-
-def _arg(flag: str) -> str:
-    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else ""
 
 
 @st.cache_resource(show_spinner="loading the model")
@@ -39,7 +35,7 @@ def _frames(blobs: tuple[tuple[str, bytes], ...], every: int):
     return frames_from_files(list(blobs), every)
 
 
-folder = st.text_input("... or a folder of frames / videos on this machine", _arg("--frames"))
+folder = st.text_input("... or a folder of frames / videos on this machine", app_arg("--frames"))
 blobs = [(f.name, f.getvalue()) for f in files or []]
 if folder and Path(folder).is_dir():
     blobs += [(p.name, p.read_bytes()) for p in sorted(Path(folder).iterdir()) if p.is_file()]

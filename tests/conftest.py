@@ -104,3 +104,12 @@ def start_server(cmd: list[str], url: str, env: dict, what: str, timeout: float 
             time.sleep(1)
     proc.kill()
     pytest.fail(f"{what} did not serve within {timeout:.0f} s")
+
+
+def plotly_values(v):
+    """Plotly JSON stores arrays as base64 ``bdata``; plain lists otherwise."""
+    import base64
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v)

@@ -5,16 +5,7 @@ import pandas as pd
 import plotly.io
 import pytest
 
-from conftest import REPO
-
-
-def _values(v):
-    """Plotly JSON stores arrays as base64 ``bdata``; plain lists otherwise."""
-    import base64
-
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v)
+from conftest import REPO, plotly_values
 
 
 @pytest.fixture
@@ -58,7 +49,7 @@ def test_embeddings_page_maps_and_retrieves(ladder):
     assert not at.exception, at.exception
     fig = plotly.io.from_json(at.get("plotly_chart")[0].proto.spec)
     assert fig.layout.title.text.startswith("t-SNE of 16 DSL degradation embeddings")
-    assert sum(len(_values(tr.x)) for tr in fig.data) == 16
+    assert sum(len(plotly_values(tr.x)) for tr in fig.data) == 16
     emb = degradation_embeddings([str(d / n) for n in t.image])
     single = t.degradation != "clean"
     expected = retrieval_map(emb[single.to_numpy()], t.degradation[single])[0]

@@ -1,19 +1,10 @@
 """The dataset explorer page: charts and tables come from the dataset's own statistics."""
-import base64
-
 import numpy as np
 import pandas as pd
 import plotly.io
 import pytest
 
-from conftest import REPO, SAMPLES
-
-
-def _values(v):
-    """Plotly JSON stores arrays as base64 ``bdata``; plain lists otherwise."""
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v, dtype=float)
+from conftest import REPO, SAMPLES, plotly_values
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def test_explorer_page_renders_the_dataset(stats):
     assert "MOS of 6 images" in titles and any(t.startswith("gender (%)") for t in titles)
     gender = next(f for f in figs if f.layout.title.text.startswith("gender"))
     ours = next(t for t in gender.data if t.name == "this dataset")
-    assert dict(zip(ours.x, _values(ours.y))) == {"male": 20.0, "female": 80.0}
+    assert dict(zip(ours.x, plotly_values(ours.y))) == {"male": 20.0, "female": 80.0}
     # a sidebar filter narrows every view
     split = next(m for m in at.sidebar.multiselect if m.label == "split")
     split.set_value(["test"]).run()

@@ -83,8 +83,7 @@ def load_training_table(dataset: str, root: str | None = None, dataset_args: dic
     root_path = str(Path(root).expanduser()) if root else None
     ds = load_dataset(dataset, root=root_path, **(dataset_args or {}))
     t = ds.table.copy()
-    base = Path(root_path) if root_path else (Path(dataset).parent if Path(dataset).suffix else Path(dataset))
-    t["path"] = [str(p) if Path(p).is_absolute() else str(base / p) for p in t["image"]]
+    t["path"] = t["image"]  # the loaders already joined each image to its root
     if "split" not in t.columns:
         raise FaceIQAError(f"{dataset}: no 'split' column (train / val / test)")
     return t
