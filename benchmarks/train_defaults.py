@@ -31,9 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("stylegan-iqa", "dsl-fiqa", "ifqa")
-TRAIN_BUILD = ["--identities", "train", "--per-source", "4", "--max-sources", "300", "--max-per-identity", "1", "--size", "256",
+TRAIN_BUILD = ["--identities", "train", "--per-source", "4", "--photo-prob", "0.5", "--max-sources", "300", "--max-per-identity", "1", "--size", "256",
                "--seed", "0", "-q"]
-HELDOUT_BUILD = ["--identities", "heldout", "--per-source", "4", "--max-sources", "120", "--max-per-identity", "1", "--size",
+HELDOUT_BUILD = ["--identities", "heldout", "--per-source", "4", "--photo-prob", "0.5", "--max-sources", "120", "--max-per-identity", "1", "--size",
                  "256", "--seed", "3", "-q"]
 
 
@@ -65,16 +65,19 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path) -> str:
     t = meta["extra"]["train"]
     from core.models import create_model  # noqa: PLC0415
 
-    params = sum(p.numel() for p in create_model(name, pretrained=False, **t.get("model", {})).parameters())
-    return f"""# {name} (shipped default, `lite` config)
+    net = create_model(name, pretrained=False, **t.get("model", {}))
+    params = sum(p.numel() for p in net.parameters())
+    config = t.get("model", {}).get("config", "lite")
+    return f"""# {name} (shipped default, `{config}` config)
 
-- Network: `{name}` `lite` ({params / 1e6:.2f} M parameters, {meta['info']['input_size']}-px aligned input);
+- Network: `{name}` `{config}` ({params / 1e6:.2f} M parameters, {meta['info']['input_size']}-px aligned input);
   weights stored as float16.
 - Labels: **pseudo-MOS from synthetic degradations, not human opinion**: (MS-SSIM + (1 - GMSD / 0.35) + detail
-  retention) / 3 on the face region of each degraded copy against its clean crop (`core/fr.py`).
+  fidelity) / 3 on the face region of each degraded copy against its clean crop (`core/fr.py`).
 - Data: `faceiqa data build ../shared/data/lfw/images {' '.join(TRAIN_BUILD)}`: {labels.source.nunique()} LFW faces
   (one per person, people outside the 20 % held out with seed 0), each clean + 4 random degradations (15 types x 5
-  levels, a quarter chained): {len(labels)} images; split by identity {labels.split.value_counts().to_dict()}.
+  levels, a quarter chained; half made on the whole photo before alignment, half on the aligned crop):
+  {len(labels)} images; split by identity {labels.split.value_counts().to_dict()}.
 - Training: `faceiqa train model --config configs/train/{name}/lfw-bench.yaml --labels bench/labels.csv` ({len(hist)}
   epochs, batch {t['batch']}, lr {t.get('lr', t.get('lr_d'))}); best validation epoch {best}
   (val SRCC {hist.val_srcc.max():.3f}); 2 CPU cores.
@@ -136,7 +139,8 @@ def main() -> None:
         header = f"""<!-- produced by: python benchmarks/train_defaults.py --work DIR --ship --compare -->
 Held-out people: `faceiqa data build ../shared/data/lfw/images {' '.join(HELDOUT_BUILD)}` - LFW identities in the 20 %
 that no shipped model (detector, tinyFQnet, seed models) trained on. Labels are full-reference pseudo-MOS of synthetic
-degradations ((MS-SSIM + (1 - GMSD/0.35) + detail retention) / 3 on the face vs the clean crop), not human opinion.
+degradations ((MS-SSIM + (1 - GMSD/0.35) + detail fidelity) / 3 on the face vs the clean crop), not human opinion;
+half of the degraded copies are made on the whole photo before alignment, half on the aligned crop.
 Seed models: the shipped `lite` defaults (`assets/models/*.md`), one training run each (2 CPU cores; no GPU was
 available, so the papers' median-of-repeated-runs protocol is left to `faceiqa compare` users with GPUs).
 

@@ -20,7 +20,6 @@ from typing import Iterable
 import pandas as pd
 
 from .errors import FaceIQAError, InvalidImageError
-from .io import load_image
 
 BASE_COLUMNS = [
     "path", "status", "n_faces", "face_index", "x1", "y1", "x2", "y2", "detection_confidence",

@@ -3,12 +3,17 @@
 For each source photo: detect the largest face, GFIQA-align it to 512x512, keep the clean
 crop and ``per_source`` degraded copies (random type and level, or a random composition
 with probability ``compose_prob``), each labelled with the full-reference pseudo-MOS of
-:func:`core.fr.pseudo_mos` on the face region. Splits are by identity (the source's parent
-folder, as in LFW), 70/10/20 by default, so no person is in two splits. An optional "ladder"
-holds every source at levels 0..5 of one degradation, for rank tests.
+:func:`core.fr.pseudo_mos` on the face region. With probability ``photo_prob`` a copy is
+degraded *as a photo* - the whole source image, then aligned with the clean photo's face
+geometry - which is how users' photos arrive: noise grains and 8x8 JPEG blocks get resampled
+by the alignment, blur acts at the photo's scale. The rest degrade the aligned crop (the
+GFIQA-20k / KADID way). The ``stage`` column says which (``photo`` / ``crop`` / ``clean``).
+Splits are by identity (the source's parent folder, as in LFW), 70/10/20 by default, so no
+person is in two splits. An optional "ladder" holds every source at levels 0..5 of one
+degradation (on the crop), for rank tests.
 
 Output folder: ``images/*.png|jpg``, ``labels.csv`` (image, mos, split, identity, source,
-degradation, level, params, ms_ssim, gmsd), ``ladder.csv`` when asked, and ``build.json``
+degradation, level, params, ms_ssim, gmsd, detail, stage), ``ladder.csv`` when asked, and ``build.json``
 (the settings and counts). Re-running with the same settings reuses finished images.
 """
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .io import iter_image_paths, load_image
 class BuildConfig:
     per_source: int = 4
     compose_prob: float = 0.25
+    photo_prob: float = 0.5  # share of degraded copies made on the source photo before alignment
     types: tuple[str, ...] = TYPES
     levels: tuple[int, ...] = LEVELS
     ratios: tuple[float, float, float] = (0.7, 0.1, 0.2)
@@ -139,32 +145,41 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
             continue
         summary.sources_used += 1
         clean = align_gfiqa(rgb, faces[0], cfg.size).image
+
+        def align(photo: np.ndarray, face=faces[0]) -> np.ndarray:
+            return align_gfiqa(photo, face, cfg.size).image
+
         stem = f"{_slug(ident)}__{_slug(path.stem)}"
         clean = _save(clean, img_dir / f"{stem}__clean.{ext}", cfg.image_format)
         seed0 = int(rng.integers(2**31))
-        variants = [("clean", 0, [], clean)]
+        variants = [("clean", 0, [], clean, "clean")]
         for j in range(cfg.per_source):
             s = seed0 + j
+            stage = "photo" if np.random.default_rng(s + 3).random() < cfg.photo_prob else "crop"
+            base = rgb if stage == "photo" else clean
             if np.random.default_rng(s).random() < cfg.compose_prob:
-                arr, recs = random_composition(clean, seed=s, types=cfg.types, levels=cfg.levels)
+                arr, recs = random_composition(base, seed=s, types=cfg.types, levels=cfg.levels)
             else:
                 kind = str(np.random.default_rng(s + 1).choice(list(cfg.types)))
                 level = int(np.random.default_rng(s + 2).choice(list(cfg.levels)))
-                arr, rec = degrade(clean, kind, level, seed=s)
+                arr, rec = degrade(base, kind, level, seed=s)
                 recs = [rec]
+            if stage == "photo":
+                arr = align(arr)
             name = "+".join(r["type"] for r in recs)
-            variants.append((name, max(r["level"] for r in recs), recs, arr))
-        for j, (name, level, recs, arr) in enumerate(variants):
-            file = img_dir / (f"{stem}__clean.{ext}" if j == 0 else f"{stem}__{j}_{_slug(name)}_L{level}.{ext}")
+            variants.append((name, max(r["level"] for r in recs), recs, arr, stage))
+        for j, (name, level, recs, arr, stage) in enumerate(variants):
+            tag = "P" if stage == "photo" else ""
+            file = img_dir / (f"{stem}__clean.{ext}" if j == 0 else f"{stem}__{j}{tag}_{_slug(name)}_L{level}.{ext}")
             stored = clean if j == 0 else _save(arr, file, cfg.image_format)
-            rows.append(_label_row(file, out, stored, clean, ident, path, name, level, recs))
+            rows.append({**_label_row(file, out, stored, clean, ident, path, name, level, recs), "stage": stage})
         if cfg.ladder:
             for level in (0,) + tuple(LEVELS):
                 arr = clean if level == 0 else degrade(clean, cfg.ladder, level, seed=seed0)[0]
                 file = img_dir / f"{stem}__ladder_{cfg.ladder}_L{level}.{ext}"
                 stored = clean if level == 0 else _save(arr, file, cfg.image_format)
                 r = _label_row(file if level else img_dir / f"{stem}__clean.{ext}", out, stored, clean, ident, path, cfg.ladder, level, [])
-                ladder_rows.append(r)
+                ladder_rows.append({**r, "stage": "crop" if level else "clean"})
     if not rows:
         raise FaceIQAError(f"{src}: no face found in {summary.sources_seen} photos")
     labels = pd.DataFrame(rows)
@@ -178,7 +193,7 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
         ladder.insert(2, "split", ladder["identity"].map(split))
         _write_csv(ladder, out / "ladder.csv")
     meta = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}, "summary": asdict(summary),
-            "source": str(src), "mos": "pseudo-MOS = (MS-SSIM + (1 - GMSD/0.35) + detail retention) / 3 on the face region vs. the clean crop"}
+            "source": str(src), "mos": "pseudo-MOS = (MS-SSIM + (1 - GMSD/0.35) + detail fidelity) / 3 on the face region vs. the clean crop"}
     (out / "build.json").write_text(json.dumps(meta, indent=2))
     return labels, summary
 

@@ -53,7 +53,7 @@ def _cmd_score(args) -> int:
 def _cmd_data_build(args) -> int:
     from .build import BuildConfig, build_benchmark  # noqa: PLC0415
 
-    cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, seed=args.seed,
+    cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, photo_prob=args.photo_prob, seed=args.seed,
                       image_format=args.format, max_sources=args.max_sources, ladder=args.ladder,
                       max_per_identity=args.max_per_identity or None, size=args.size, identities=args.identities,
                       holdout=args.holdout, holdout_seed=args.split_seed)
@@ -347,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True)
     b.add_argument("--per-source", type=int, default=4, help="degraded copies per face")
     b.add_argument("--compose-prob", type=float, default=0.25, help="share of copies with 2-3 chained degradations")
+    b.add_argument("--photo-prob", type=float, default=0.5,
+                   help="share of copies degraded on the whole photo before alignment (the rest: on the aligned crop)")
     b.add_argument("--max-sources", type=int, default=None, help="stop after this many faces")
     b.add_argument("--max-per-identity", type=int, default=2, help="photos per person (0: all)")
     b.add_argument("--ladder", default=None, help="also write every face at levels 0..5 of this degradation")

@@ -7,6 +7,10 @@
   gap (best minus worst SRCC) per grouping, so a fairness gap is a number, not an impression.
 * :func:`ladder_srcc` - within-face rank agreement: for each source face and degradation type,
   SRCC between the score and the (negated) level, averaged per type.
+* :func:`user_degradations` / :func:`sharp_vs_degraded` - a newcomer's check on real photos:
+  each photo blurred, noised and JPEG-crushed *as a photo* (before any alignment, with PIL /
+  numpy, not the data engine), scored with the model's own face pipeline; per kind, the share
+  of faces where the sharp photo scores higher and the mean gap.
 * :func:`compare_runs` - the GFIQA protocol (section VI-C): medians over repeated runs and a
   two-sample t-test (Welch) between two models' per-run SRCCs.
 """
@@ -132,3 +136,40 @@ def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)
+
+
+#: a newcomer's degradations of a whole photo: (name, description)
+USER_DEGRADATIONS = {"blurred": "PIL Gaussian blur radius 2", "noised": "Gaussian noise sigma 25 (0..255)", "jpeg": "JPEG quality 8"}
+
+
+def user_degradations(image: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """The sharp RGB photo and its :data:`USER_DEGRADATIONS` copies (whole photo, before alignment)."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image, ImageFilter  # noqa: PLC0415
+
+    im = Image.fromarray(image)
+    noisy = np.clip(image + np.random.default_rng(seed).normal(0, 25, image.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=8)
+    return {"sharp": image, "blurred": np.asarray(im.filter(ImageFilter.GaussianBlur(2))), "noised": noisy,
+            "jpeg": np.asarray(Image.open(buf).convert("RGB"))}
+
+
+def sharp_vs_degraded(scorer, photos, kinds=tuple(USER_DEGRADATIONS)) -> pd.DataFrame:
+    """Per photo and kind: sharp score, degraded score and gap (largest face; photos without one are skipped).
+
+    ``photos`` are RGB arrays; ``scorer`` a :class:`core.api.Scorer`. Summarise with
+    ``df.groupby("kind").gap.agg(["count", lambda g: (g > 0).mean(), "mean"])``.
+    """
+    rows = []
+    for i, photo in enumerate(photos):
+        versions = user_degradations(photo, seed=i)
+        faces = {k: scorer.assess(versions[k], faces="largest").faces for k in ("sharp", *kinds)}
+        if not faces["sharp"]:
+            continue
+        sharp = faces["sharp"][0].score
+        for k in kinds:
+            if faces[k]:
+                rows.append({"photo": i, "kind": k, "sharp": sharp, "degraded": faces[k][0].score, "gap": sharp - faces[k][0].score})
+    return pd.DataFrame(rows, columns=["photo", "kind", "sharp", "degraded", "gap"])

@@ -5,16 +5,19 @@
   (0..255 units), GMSD = std of the GMS map (0 = identical, ~0.35 = very different).
 * :func:`ms_ssim` - multi-scale SSIM (Wang, Simoncelli & Bovik 2003) with the standard
   11-tap sigma 1.5 Gaussian window and scale weights; fewer scales on small inputs.
-* :func:`detail_retention` - share of the reference's fine detail (mean absolute Laplacian of
-  luma) that the degraded image keeps, clipped to 0..1 (noise adds "detail": GMSD handles it).
+* :func:`detail_fidelity` - how far the fine-detail energy (mean absolute Laplacian of luma)
+  moved from the reference's, in either direction: ``min(r, 1/r)`` with ``r`` = degraded /
+  reference energy. Blur, resizing and compression lose detail (r < 1); noise, salt & pepper
+  and JPEG/WebP block edges add false detail (r > 1) and are penalised the same way.
 * :func:`pseudo_mos` - the label of a synthetic face: the three terms on the face region
   (optionally masked by a crop box), averaged:
-  ``(MS-SSIM_clipped + (1 - GMSD / 0.35)_clipped + detail_retention) / 3`` in 0..1. MS-SSIM
+  ``(MS-SSIM_clipped + (1 - GMSD / 0.35)_clipped + detail_fidelity) / 3`` in 0..1. MS-SSIM
   reacts to luminance/contrast changes that GMSD (gradient-only) under-rates, GMSD to fine
-  structure loss and noise where MS-SSIM saturates, detail retention to blur, resizing and
+  structure loss and noise where MS-SSIM saturates, detail fidelity to blur, resizing and
   compression on already-soft faces (LFW-like upsampled crops), where both others stay near 1
-  (measured on LFW crops: Gaussian blur level 3 kept 0.96 without it). Monotone in severity for
-  every degradation type (tested).
+  (measured on LFW crops: Gaussian blur level 3 kept 0.96 without it), and to noise, which the
+  one-sided version (``min(1, r)``, before Nov 2026) let through: Gaussian noise sigma 35 on the
+  crop kept 0.81, now 0.49. Monotone in severity for every degradation type (tested).
 
 No human MOS exists for these images: this is a documented proxy, not a perceptual truth.
 """
@@ -86,19 +89,20 @@ def ms_ssim(x, ref) -> torch.Tensor:
     return torch.exp((stack.log() * weights).sum(1))
 
 
-def detail_retention(x, ref) -> torch.Tensor:
-    """min(1, mean |Laplacian| of ``x`` / that of ``ref``) per image, on luma (0..255)."""
+def detail_fidelity(x, ref) -> torch.Tensor:
+    """``min(r, 1 / r)`` per image, ``r`` = mean |Laplacian| of ``x`` / that of ``ref`` (luma, 0..255)."""
     x, ref = _as_batch(x), _as_batch(ref)
     k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=x.device).view(1, 1, 3, 3)
 
     def energy(t):
         return F.conv2d(_luma255(t), k).abs().flatten(1).mean(dim=1)
 
-    return (energy(x) / energy(ref).clamp_min(1e-6)).clamp(0.0, 1.0)
+    r = energy(x).clamp_min(1e-6) / energy(ref).clamp_min(1e-6)
+    return torch.minimum(r, 1.0 / r)
 
 
 def pseudo_mos_parts(degraded, reference, box: tuple[float, float, float, float] | None = None):
-    """(pseudo-MOS, MS-SSIM, GMSD, detail retention) per image, on ``box`` (relative x1, y1, x2, y2)."""
+    """(pseudo-MOS, MS-SSIM, GMSD, detail fidelity) per image, on ``box`` (relative x1, y1, x2, y2)."""
     x, r = _as_batch(degraded), _as_batch(reference)
     if box is not None:
         h, w = x.shape[-2:]
@@ -106,7 +110,7 @@ def pseudo_mos_parts(degraded, reference, box: tuple[float, float, float, float]
         x, r = x[..., y1:y2, x1:x2], r[..., y1:y2, x1:x2]
     s = ms_ssim(x, r)
     g = gmsd(x, r)
-    d = detail_retention(x, r)
+    d = detail_fidelity(x, r)
     return (s.clamp(0, 1) + (1.0 - g / GMSD_MAX).clamp(0, 1) + d) / 3.0, s, g, d
 
 

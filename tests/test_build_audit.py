@@ -117,3 +117,26 @@ def test_utkface_ita_order_and_gender_on_held_out_sample(shared_data, tmp_path):
     med = df.groupby("race").ita.median()
     assert med["Black"] < med["Indian"] < med["White"]
     assert med["Black"] < med["Asian"] and med["Black"] < 25
+
+
+def test_photo_stage_degrades_the_source_before_alignment(tmp_path, astronaut):
+    from core.degrade import degrade
+    from core.faces import FaceDetector, align_gfiqa
+    from core.io import load_image
+
+    src = _photo_folder(tmp_path, astronaut)
+    photo, _ = build_benchmark(src, tmp_path / "p", BuildConfig(per_source=2, compose_prob=0.0, photo_prob=1.0, max_sources=3, seed=4),
+                               progress=False)
+    crop, _ = build_benchmark(src, tmp_path / "c", BuildConfig(per_source=2, compose_prob=0.0, photo_prob=0.0, max_sources=3, seed=4),
+                              progress=False)
+    assert set(photo.stage) == {"clean", "photo"} and set(crop.stage) == {"clean", "crop"}
+    assert list(photo.degradation) == list(crop.degradation)  # same draws, only the stage differs
+    row = photo[photo.stage == "photo"].iloc[0]
+    rec = json.loads(row.params)[0]
+    rgb = load_image(row.source)
+    face = FaceDetector().detect(rgb)[0]
+    expected = align_gfiqa(degrade(rgb, rec["type"], rec["level"], seed=rec["seed"])[0], face, 512).image
+    np.testing.assert_array_equal(load_image(tmp_path / "p" / row.image), expected)
+    twin = crop.loc[row.name]  # the same draw made on the aligned crop: a different image, a different label
+    assert twin.degradation == row.degradation and "P_" in row.image and "P_" not in twin.image
+    assert not np.array_equal(load_image(tmp_path / "c" / twin.image), expected)

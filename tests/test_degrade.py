@@ -114,16 +114,19 @@ def test_pseudo_mos_monotone_in_severity(kind, face512):
     assert all(0.0 <= v <= 1.0 for v in q)
 
 
-def test_detail_retention_sees_blur_on_soft_faces_and_ignores_noise(face512):
+def test_detail_fidelity_sees_blur_on_soft_faces_and_noise_both_ways(face512):
     import cv2
 
-    from core.fr import detail_retention, pseudo_mos_parts
+    from core.fr import detail_fidelity, pseudo_mos_parts
 
     soft = cv2.GaussianBlur(face512, (0, 0), 2.0)  # an LFW-like soft face as the reference
-    assert detail_retention(soft, soft).item() == pytest.approx(1.0, abs=1e-5)
-    blurred = [detail_retention(degrade(soft, "gaussian_blur", lv, seed=0)[0], soft).item() for lv in (1, 3, 5)]
+    assert detail_fidelity(soft, soft).item() == pytest.approx(1.0, abs=1e-5)
+    blurred = [detail_fidelity(degrade(soft, "gaussian_blur", lv, seed=0)[0], soft).item() for lv in (1, 3, 5)]
     assert blurred[0] > blurred[1] > blurred[2] and blurred[2] < 0.6
-    assert detail_retention(degrade(soft, "gaussian_noise", 5, seed=0)[0], soft).item() == 1.0  # clipped: GMSD penalises noise
+    noised = [detail_fidelity(degrade(soft, "gaussian_noise", lv, seed=0)[0], soft).item() for lv in (1, 3, 5)]
+    assert noised[0] > noised[1] > noised[2] and noised[2] < 0.3  # false detail counts as a loss, not a gain
+    # symmetric: adding as much energy as blur removes costs the same
+    assert detail_fidelity(soft, degrade(soft, "gaussian_blur", 3, seed=0)[0]).item() == pytest.approx(blurred[1], rel=1e-4)
     mos, s, g, d = pseudo_mos_parts(degrade(soft, "gaussian_blur", 3, seed=0)[0], soft)
     assert mos.item() == pytest.approx(((s.clamp(0, 1) + (1 - g / 0.35).clamp(0, 1) + d) / 3).item())
     assert mos.item() < 0.9  # without the detail term a level-3 blur of a soft face kept ~0.96

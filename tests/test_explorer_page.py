@@ -1,10 +1,8 @@
 """The dataset explorer page: charts and tables come from the dataset's own statistics."""
-import numpy as np
-import pandas as pd
 import plotly.io
 import pytest
 
-from conftest import REPO, SAMPLES, plotly_values
+from conftest import REPO, plotly_values
 
 
 @pytest.fixture

@@ -67,6 +67,27 @@ def test_paper_parameter_counts_match_derivation(paper):
     assert all(not p.requires_grad for p in paper.generator.parameters())
 
 
+def test_tiny_is_lite_with_a_narrow_encoder_and_map2style():
+    with torch.device("meta"):
+        lite, tiny = StyleGANIQA("lite"), StyleGANIQA("tiny")
+    x = torch.empty(1, 3, 256, 256, device="meta")
+    with torch.no_grad():
+        feats = tiny.encode(x)[1]
+        assert [tuple(f.shape[1:]) for f in feats] == [(32, 64, 64), (64, 32, 32), (128, 16, 16), (256, 8, 8)]
+        assert tuple(tiny.encode(x)[0].shape) == (1, 14, 128) and tuple(tiny(  # same W+ codes, same score shape
+            {"aligned": x}).shape) == (1,)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    # ResNet18 trunk at half width: every conv has a quarter of the weights (BatchNorm halves)
+    assert count(tiny.encoder) == pytest.approx(count(lite.encoder) / 4, rel=0.01)
+    m2s = tiny.map2style[0]  # a stage-4 (8x8, 256-channel) block: 3 convs 64 wide, then 64 -> 128
+    assert [c.out_channels for c in m2s.convs if isinstance(c, torch.nn.Conv2d)] == [64, 64, 64]
+    assert (m2s.linear.in_features, m2s.linear.out_features) == (64, 128)
+    trained = count(tiny) - count(tiny.generator)
+    assert 7.0e6 < trained < 7.6e6 and count(tiny) * 2 < 20 * 2**20  # fits the 20 MiB file budget in float16
+    with pytest.raises(ValueError, match="narrowed encoder"):
+        StyleGANIQA("tiny", encoder_pretrained=True)
+
+
 @pytest.fixture(scope="module")
 def lite():
     torch.manual_seed(0)

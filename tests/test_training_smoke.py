@@ -116,3 +116,34 @@ def test_cli_train_then_evaluate(bench, tmp_path, capsys):
     labels.drop(columns=["path", "split"]).to_csv(csv, index=False)
     assert main(["train", "model", "resnet50-iqa", "--labels", str(csv), "--root", str(root), "--out", str(run)]) == 1
     assert "needs a 'split' column" in capsys.readouterr().err
+
+
+def test_pairwise_rank_loss_by_hand():
+    import torch
+
+    from core.train.iqa import pairwise_rank_loss
+
+    mos = torch.tensor([0.9, 0.5, 0.1])
+    # ordered pairs with a label gap > 0.02: (0,1) 0.4, (0,2) 0.8, (1,2) 0.4
+    pred = torch.tensor([0.6, 0.5, 0.4])  # predicted gaps 0.1, 0.2, 0.1 -> shortfalls 0.3, 0.6, 0.3
+    assert pairwise_rank_loss(pred, mos).item() == pytest.approx(0.4, abs=1e-6)
+    assert pairwise_rank_loss(mos.clone(), mos).item() == pytest.approx(0.0, abs=1e-7)  # every gap met
+    assert pairwise_rank_loss(torch.tensor([0.1, 0.5, 0.9]), mos).item() == pytest.approx((0.8 + 1.6 + 0.8) / 3, abs=1e-6)
+    same = torch.tensor([0.5, 0.5], requires_grad=True)
+    loss = pairwise_rank_loss(same, torch.tensor([0.5, 0.51]))  # no pair apart by more than min_gap
+    loss.backward()
+    assert loss.item() == 0.0 and same.grad is not None
+
+
+def test_face_batch_order_keeps_each_face_together():
+    import numpy as np
+
+    from core.train.iqa import face_batch_order
+
+    sources = [f"face{i % 7}" for i in range(35)]  # 7 faces x 5 copies, interleaved
+    order = face_batch_order(sources, 15, np.random.default_rng(0))
+    assert sorted(order.tolist()) == list(range(35))
+    runs = [sources[i] for i in order]
+    assert [runs[k] for k in range(0, 35, 5)] == [runs[k + 4] for k in range(0, 35, 5)]  # 5 consecutive rows per face
+    assert len({runs[k] for k in range(0, 35, 5)}) == 7
+    assert not np.array_equal(order, face_batch_order(sources, 15, np.random.default_rng(1)))

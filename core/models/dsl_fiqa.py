@@ -36,7 +36,7 @@ Choices (read from the paper and its public code, see anchors.md section 1; all 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch

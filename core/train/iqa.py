@@ -55,6 +55,8 @@ class IQATrainConfig:
     dsl_pretrain_steps: int = 0  # DSL-FIQA: degradation-encoder steps before the IQA net
     model: dict = field(default_factory=dict)  # constructor arguments (e.g. {"config": "lite"})
     tensorboard: bool = False  # also log to out_dir/tb (needs the tensorboard package)
+    rank_weight: float = 0.0  # + pairwise ranking hinge in each batch (0: the paper's loss only)
+    face_batches: bool = False  # batches hold every copy of a few source faces (needs a `source` column)
 
 
 #: the papers' hyper-parameters ("paper"), CPU-sized ones ("lite"), and a smoke-test size
@@ -123,12 +125,14 @@ def face_landmarks(paths, cache: str | os.PathLike | None = None) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- per-model losses
-def _loss(name: str, model, x: torch.Tensor, lm: torch.Tensor | None, mos: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+def _loss(name: str, model, x: torch.Tensor, lm: torch.Tensor | None, mos: torch.Tensor,
+          rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the paper's training loss, the predicted scores) of one batch."""
     if name == "stylegan-iqa":
         from ..models.stylegan_iqa import stylegan_iqa_losses  # noqa: PLC0415
 
         out = model.run(x, reconstruct=True)
-        return stylegan_iqa_losses(out, mos)[0]
+        return stylegan_iqa_losses(out, mos)[0], out["score"]
     if name == "dsl-fiqa":
         from ..models.dsl_fiqa import charbonnier, landmark_token_encoding  # noqa: PLC0415
 
@@ -140,8 +144,35 @@ def _loss(name: str, model, x: torch.Tensor, lm: torch.Tensor | None, mos: torch
             boxes.append([x0, y0, c, c])
         boxes_t = torch.tensor(boxes, dtype=x.dtype, device=x.device)
         enc = landmark_token_encoding(lm * size if lm is not None else None, boxes_t, model.grid, model.cfg.pe_freqs)
-        return charbonnier(model.score_crops(torch.stack(crops), enc)["score"], mos)
-    return F.l1_loss(model({"aligned": x}), mos)
+        pred = model.score_crops(torch.stack(crops), enc)["score"]
+        return charbonnier(pred, mos), pred
+    pred = model({"aligned": x})
+    return F.l1_loss(pred, mos), pred
+
+
+def pairwise_rank_loss(pred: torch.Tensor, mos: torch.Tensor, min_gap: float = 0.02) -> torch.Tensor:
+    """Mean over ordered pairs (MOS_i > MOS_j + min_gap) of ``relu((MOS_i - MOS_j) - (pred_i - pred_j))``.
+
+    Zero once every predicted gap is at least the label gap; a regression loss alone lets a model
+    shrink gaps between copies of one face (what a newcomer compares) while fitting the mean.
+    """
+    dm = mos[:, None] - mos[None, :]
+    dp = pred[:, None] - pred[None, :]
+    pairs = dm > min_gap
+    if not pairs.any():
+        return pred.sum() * 0.0
+    return F.relu(dm - dp)[pairs].mean()
+
+
+def face_batch_order(sources, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """A permutation of the rows where whole faces (rows sharing a source) sit next to each other.
+
+    Faces are shuffled, then the rows of each face in random order, so a batch of ``batch`` holds
+    all copies of about ``batch / copies`` faces - the within-face pairs the ranking term needs.
+    """
+    codes, uniques = pd.factorize(pd.Series(list(sources)))
+    groups = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    return np.concatenate([rng.permutation(groups[k]) for k in rng.permutation(len(groups))]) if groups else np.arange(0)
 
 
 @torch.no_grad()
@@ -208,12 +239,13 @@ def distributed_context(device: str) -> tuple[int, int, str]:
 class _LossModule(torch.nn.Module):
     """Wraps a model so its training loss is one ``forward`` (what DistributedDataParallel syncs on)."""
 
-    def __init__(self, name: str, model: torch.nn.Module):
+    def __init__(self, name: str, model: torch.nn.Module, rank_weight: float = 0.0):
         super().__init__()
-        self.name, self.model = name, model
+        self.name, self.model, self.rank_weight = name, model, rank_weight
 
     def forward(self, x, lm, mos, rng):
-        return _loss(self.name, self.model, x, lm, mos, rng)
+        loss, pred = _loss(self.name, self.model, x, lm, mos, rng)
+        return loss + self.rank_weight * pairwise_rank_loss(pred, mos) if self.rank_weight else loss
 
 
 class _Logger:
@@ -289,7 +321,9 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
                                                       device=device, log=log if progress else None)
     if name == "dsl-fiqa":
         model.freeze_degradation(True)
-    step_fn = _LossModule(name, model)
+    step_fn = _LossModule(name, model, cfg.rank_weight)
+    if cfg.face_batches and "source" not in train.columns:
+        raise ValueError("face_batches needs a 'source' column (the photo each copy was made from), as `faceiqa data build` writes")
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
 
@@ -302,7 +336,7 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
         if name == "dsl-fiqa":
             model.freeze_degradation(True)
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
-        order = rng.permutation(len(x_tr))
+        order = face_batch_order(train["source"], cfg.batch, rng) if cfg.face_batches else rng.permutation(len(x_tr))
         losses = []
         for s in tqdm(range(steps), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
             b = order[s * cfg.batch : (s + 1) * cfg.batch][rank::world]  # this process's share of the global batch

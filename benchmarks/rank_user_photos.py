@@ -1,0 +1,62 @@
+"""A newcomer's check of every shipped model: real photos sharp vs blurred / noised / JPEG-crushed.
+
+    python benchmarks/rank_user_photos.py [--n 40] [--models stylegan-iqa dsl-fiqa ...]
+
+Photos: LFW people in the 20 % no shipped model trained on (identity split seed 0). Each photo is
+degraded as a whole (`core.evaluate.USER_DEGRADATIONS`: PIL blur radius 2, noise sigma 25, JPEG
+q8), then every model scores the largest face with its own detector and alignment. Writes
+``benchmarks/results/defaults/user_photos.csv`` (per model and kind: faces, share where the sharp
+photo scores higher, mean and median gap) and prints it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet", "perceptual-combined")
+
+
+def heldout_photos(data: Path, n: int, seed: int = 5):
+    from core.build import identity_split  # noqa: PLC0415
+    from core.io import load_image  # noqa: PLC0415
+
+    files = sorted((data / "lfw" / "images").glob("*/*.jpg"))
+    split = identity_split({f.parent.name for f in files}, (0.8, 0.0, 0.2), seed=0)
+    test = [f for f in files if split[f.parent.name] == "test"]
+    random.Random(seed).shuffle(test)
+    return [load_image(f) for f in test[:n]]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.environ.get("FACEIQA_DATA", str(ROOT.parent / "shared" / "data")))
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--weights", nargs="*", default=[], metavar="NAME=FILE", help="score with these checkpoints instead of the shipped ones")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "defaults" / "user_photos.csv"))
+    args = ap.parse_args()
+    from core import Scorer  # noqa: PLC0415
+    from core.evaluate import sharp_vs_degraded  # noqa: PLC0415
+
+    photos = heldout_photos(Path(args.data), args.n)
+    weights = dict(w.split("=", 1) for w in args.weights)
+    rows = []
+    for name in args.models:
+        df = sharp_vs_degraded(Scorer(name, weights=weights.get(name)), photos)
+        for kind, g in df.groupby("kind", sort=False).gap:
+            rows.append({"model": name, "kind": kind, "faces": len(g), "sharp_higher": round(float((g > 0).mean()), 3),
+                         "mean_gap": round(float(g.mean()), 4), "median_gap": round(float(g.median()), 4)})
+        print(pd.DataFrame(rows[-3:]).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
