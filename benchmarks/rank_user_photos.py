@@ -32,6 +32,23 @@ def heldout_photos(data: Path, n: int, seed: int = 5):
     return [load_image(f) for f in test[:n]]
 
 
+def user_photo_table(data: Path, n: int, models, weights: dict[str, str] | None = None, verbose: bool = False) -> pd.DataFrame:
+    """One row per model and kind: faces, share where the sharp photo scores higher, mean / median gap."""
+    from core import Scorer  # noqa: PLC0415
+    from core.evaluate import sharp_vs_degraded  # noqa: PLC0415
+
+    photos = heldout_photos(data, n)
+    rows = []
+    for name in models:
+        df = sharp_vs_degraded(Scorer(name, weights=(weights or {}).get(name)), photos)
+        for kind, g in df.groupby("kind", sort=False).gap:
+            rows.append({"model": name, "kind": kind, "faces": len(g), "sharp_higher": round(float((g > 0).mean()), 3),
+                         "mean_gap": round(float(g.mean()), 4), "median_gap": round(float(g.median()), 4)})
+        if verbose:
+            print(pd.DataFrame(rows[-3:]).to_string(index=False), flush=True)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("FACEIQA_DATA", str(ROOT.parent / "shared" / "data")))
@@ -40,19 +57,7 @@ def main() -> None:
     ap.add_argument("--weights", nargs="*", default=[], metavar="NAME=FILE", help="score with these checkpoints instead of the shipped ones")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "defaults" / "user_photos.csv"))
     args = ap.parse_args()
-    from core import Scorer  # noqa: PLC0415
-    from core.evaluate import sharp_vs_degraded  # noqa: PLC0415
-
-    photos = heldout_photos(Path(args.data), args.n)
-    weights = dict(w.split("=", 1) for w in args.weights)
-    rows = []
-    for name in args.models:
-        df = sharp_vs_degraded(Scorer(name, weights=weights.get(name)), photos)
-        for kind, g in df.groupby("kind", sort=False).gap:
-            rows.append({"model": name, "kind": kind, "faces": len(g), "sharp_higher": round(float((g > 0).mean()), 3),
-                         "mean_gap": round(float(g.mean()), 4), "median_gap": round(float(g.median()), 4)})
-        print(pd.DataFrame(rows[-3:]).to_string(index=False), flush=True)
-    table = pd.DataFrame(rows)
+    table = user_photo_table(Path(args.data), args.n, args.models, dict(w.split("=", 1) for w in args.weights), verbose=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.to_string(index=False))

@@ -51,12 +51,14 @@ def heldout_photos(shared_data):
     return [load_image(f) for f in test[:20]]
 
 
-#: what each shipped model is measured to rank on real photos degraded *before* alignment. Noise and JPEG on the
-#: photo are not yet ranked by the seed models: their pseudo-MOS labels penalise both mildly and the benchmark degrades
-#: the aligned crop, not the photo (issue 6 note); tinyFQnet ignores JPEG by construction (its card).
-#: DSL-FIQA ranks the benchmark's crop-level degradations (held-out SRCC in its card) but not a blur of the photo
-#: (60 % of 20 faces, gaps +-0.03): left out here, reported open in issue 6.
-RANKED = {"stylegan-iqa": ("blurred",), "ifqa": ("blurred",), "tinyfqnet": ("blurred", "noised")}
+#: what each shipped model is measured to rank on real photos degraded *before* alignment (40-photo table in
+#: docs/comparison.md, `benchmarks/rank_user_photos.py`). Left out, with the measured reason:
+#: StyleGAN-IQA JPEG q8 (sharp higher for 50 % of 40 faces, mean gap 0.005: photo-level JPEG labels are mild, ~0.85,
+#: and the resampled 8x8 blocks are subtle at 256 px); IFQA noise and JPEG (80 % / 70 %, gaps 0.004 / 0.014 on a
+#: score spread of 0.13 - IFQA never sees a MOS, so no ranking term can reach it); tinyFQnet JPEG (recognition
+#: labels: JPEG q8 barely moves the embedding).
+RANKED = {"dsl-fiqa": ("blurred", "noised", "jpeg"), "stylegan-iqa": ("blurred", "noised"), "ifqa": ("blurred",),
+          "tinyfqnet": ("blurred", "noised")}
 
 
 @pytest.mark.data

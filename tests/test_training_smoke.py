@@ -60,7 +60,9 @@ def test_ifqa_smoke_training(bench, tmp_path):
     labels, train, val = bench
     clean = labels[labels.degradation == "clean"].set_index("source")["path"]
     pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
-    cfg = IFQATrainConfig(epochs=4, batch=8, lr_d=5e-4, lr_g=5e-4, model={"config": "lite", "input_size": 64})
+    # 8 epochs: since half the copies are degraded on the photo, D at 64 px leans the wrong way for the first
+    # epochs (measured val SRCC -0.17 -> -0.04 over 4 epochs) before it turns
+    cfg = IFQATrainConfig(epochs=8, batch=8, lr_d=5e-4, lr_g=5e-4, model={"config": "lite", "input_size": 64})
     _, hist = train_ifqa(pairs, val, tmp_path / "ifqa", cfg, progress=False)
     assert hist.d_loss.iloc[-1] < hist.d_loss.iloc[0]
     assert hist.val_srcc.max() > 0.0, hist  # D is never shown a MOS; it only has to lean the right way
