@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 from pathlib import Path
 
 import pandas as pd
@@ -21,23 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet", "perceptual-combined")
 
 
-def heldout_photos(data: Path, n: int, seed: int = 5):
-    from core.build import identity_split  # noqa: PLC0415
-    from core.io import load_image  # noqa: PLC0415
-
-    files = sorted((data / "lfw" / "images").glob("*/*.jpg"))
-    split = identity_split({f.parent.name for f in files}, (0.8, 0.0, 0.2), seed=0)
-    test = [f for f in files if split[f.parent.name] == "test"]
-    random.Random(seed).shuffle(test)
-    return [load_image(f) for f in test[:n]]
-
-
 def user_photo_table(data: Path, n: int, models, weights: dict[str, str] | None = None, verbose: bool = False) -> pd.DataFrame:
     """One row per model and kind: faces, share where the sharp photo scores higher, mean / median gap."""
     from core import Scorer  # noqa: PLC0415
-    from core.evaluate import sharp_vs_degraded  # noqa: PLC0415
+    from core.evaluate import heldout_lfw_photos, sharp_vs_degraded  # noqa: PLC0415
 
-    photos = heldout_photos(data, n)
+    photos = heldout_lfw_photos(data / "lfw" / "images", n)
     rows = []
     for name in models:
         df = sharp_vs_degraded(Scorer(name, weights=(weights or {}).get(name)), photos)

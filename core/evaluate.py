@@ -7,7 +7,7 @@
   gap (best minus worst SRCC) per grouping, so a fairness gap is a number, not an impression.
 * :func:`ladder_srcc` - within-face rank agreement: for each source face and degradation type,
   SRCC between the score and the (negated) level, averaged per type.
-* :func:`user_degradations` / :func:`sharp_vs_degraded` - a newcomer's check on real photos:
+* :func:`user_degradations` / :func:`sharp_vs_degraded` (on :func:`heldout_lfw_photos`) - a newcomer's check on real photos:
   each photo blurred, noised and JPEG-crushed *as a photo* (before any alignment, with PIL /
   numpy, not the data engine), scored with the model's own face pipeline; per kind, the share
   of faces where the sharp photo scores higher and the mean gap.
@@ -154,6 +154,25 @@ def user_degradations(image: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]
     im.save(buf, "JPEG", quality=8)
     return {"sharp": image, "blurred": np.asarray(im.filter(ImageFilter.GaussianBlur(2))), "noised": noisy,
             "jpeg": np.asarray(Image.open(buf).convert("RGB"))}
+
+
+def heldout_lfw_photos(lfw_root, n: int, seed: int = 5, holdout: float = 0.2, split_seed: int = 0) -> list[np.ndarray]:
+    """``n`` LFW photos (RGB) of people in the held-out part of the shipped models' identity split, shuffled by ``seed``.
+
+    ``lfw_root`` is the folder of identity folders; the split is :func:`core.build.identity_split`
+    with ``(1 - holdout, 0, holdout)`` and ``split_seed`` - the cut `faceiqa data build --identities` uses.
+    """
+    import random  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from .build import identity_split  # noqa: PLC0415
+    from .io import load_image  # noqa: PLC0415
+
+    files = sorted(Path(lfw_root).glob("*/*.jpg"))
+    split = identity_split({f.parent.name for f in files}, (1 - holdout, 0.0, holdout), seed=split_seed)
+    test = [f for f in files if split[f.parent.name] == "test"]
+    random.Random(seed).shuffle(test)
+    return [load_image(f) for f in test[:n]]
 
 
 def sharp_vs_degraded(scorer, photos, kinds=tuple(USER_DEGRADATIONS)) -> pd.DataFrame:

@@ -39,16 +39,9 @@ def test_shipped_weights_have_a_card_and_load_offline(name, caplog):
 @pytest.fixture(scope="module")
 def heldout_photos(shared_data):
     """20 LFW photos of people no shipped model trained on (sharp; degraded copies made per test)."""
-    import random
+    from core.evaluate import heldout_lfw_photos
 
-    from core.build import identity_split
-    from core.io import load_image
-
-    files = sorted((shared_data / "lfw" / "images").glob("*/*.jpg"))
-    split = identity_split({f.parent.name for f in files}, (0.8, 0.0, 0.2), seed=0)
-    test = [f for f in files if split[f.parent.name] == "test"]
-    random.Random(5).shuffle(test)
-    return [load_image(f) for f in test[:20]]
+    return heldout_lfw_photos(shared_data / "lfw" / "images", 20)
 
 
 #: what each shipped model is measured to rank on real photos degraded *before* alignment (40-photo table in

@@ -143,9 +143,9 @@ def test_face_batch_order_keeps_each_face_together():
     from core.train.iqa import face_batch_order
 
     sources = [f"face{i % 7}" for i in range(35)]  # 7 faces x 5 copies, interleaved
-    order = face_batch_order(sources, 15, np.random.default_rng(0))
+    order = face_batch_order(sources, np.random.default_rng(0))
     assert sorted(order.tolist()) == list(range(35))
     runs = [sources[i] for i in order]
     assert [runs[k] for k in range(0, 35, 5)] == [runs[k + 4] for k in range(0, 35, 5)]  # 5 consecutive rows per face
     assert len({runs[k] for k in range(0, 35, 5)}) == 7
-    assert not np.array_equal(order, face_batch_order(sources, 15, np.random.default_rng(1)))
+    assert not np.array_equal(order, face_batch_order(sources, np.random.default_rng(1)))

@@ -164,11 +164,11 @@ def pairwise_rank_loss(pred: torch.Tensor, mos: torch.Tensor, min_gap: float = 0
     return F.relu(dm - dp)[pairs].mean()
 
 
-def face_batch_order(sources, batch: int, rng: np.random.Generator) -> np.ndarray:
+def face_batch_order(sources, rng: np.random.Generator) -> np.ndarray:
     """A permutation of the rows where whole faces (rows sharing a source) sit next to each other.
 
-    Faces are shuffled, then the rows of each face in random order, so a batch of ``batch`` holds
-    all copies of about ``batch / copies`` faces - the within-face pairs the ranking term needs.
+    Faces are shuffled, then the rows of each face in random order, so a batch of B rows holds
+    all copies of about B / copies faces - the within-face pairs the ranking term needs.
     """
     codes, uniques = pd.factorize(pd.Series(list(sources)))
     groups = [np.flatnonzero(codes == k) for k in range(len(uniques))]
@@ -336,7 +336,7 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
         if name == "dsl-fiqa":
             model.freeze_degradation(True)
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
-        order = face_batch_order(train["source"], cfg.batch, rng) if cfg.face_batches else rng.permutation(len(x_tr))
+        order = face_batch_order(train["source"], rng) if cfg.face_batches else rng.permutation(len(x_tr))
         losses = []
         for s in tqdm(range(steps), desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
             b = order[s * cfg.batch : (s + 1) * cfg.batch][rank::world]  # this process's share of the global batch
