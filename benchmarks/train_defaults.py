@@ -140,7 +140,8 @@ def main() -> None:
         faceiqa("compare", "--labels", str(test_labels), "--split", "", "--models", *[w.split("=")[0] for w in weights], "tinyfqnet",
                 "perceptual-combined", "perceptual-blur", "perceptual-jpeg", "perceptual-pose", "--weights", *weights,
                 "--out", str(results / "comparison"), "-q")
-        pairs = real_pairs(data, dict(w.split("=", 1) for w in weights))
+        trained = dict(w.split("=", 1) for w in weights)  # name -> checkpoint of this run
+        pairs = real_pairs(data, trained)
         pairs.to_csv(results / "gfpgan_pairs.csv", index=False)
         print(pairs.to_string(index=False))
         from core.evaluate import to_markdown  # noqa: PLC0415
@@ -161,7 +162,7 @@ available, so the papers' median-of-repeated-runs protocol is left to `faceiqa c
         from rank_user_photos import MODELS as USER_MODELS  # noqa: PLC0415
         from rank_user_photos import user_photo_table  # noqa: PLC0415
 
-        user = user_photo_table(data, 40, USER_MODELS, {n: w for n, w in (x.split("=", 1) for x in weights)})
+        user = user_photo_table(data, 40, USER_MODELS, trained)
         user.to_csv(results / "user_photos.csv", index=False)
         user_md = ("\n## A newcomer's photos: sharp vs blurred / noised / JPEG-crushed\n\n"
                    "40 held-out LFW photos, each degraded as a whole photo before any alignment (PIL blur radius 2, "

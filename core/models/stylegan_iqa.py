@@ -26,7 +26,7 @@ Choices where the paper is silent or inconsistent (documented, tested):
 ``lite`` config: 256-px input, ResNet18-width encoder, the ``lite`` generator (same layout,
 1/8 channels, 128-d styles), K scaled to the code count - small enough for CPU training.
 ``tiny`` (the shipped default): ``lite`` with a half-width ResNet18 trunk and 64-wide map2style
-convs - 8 M instead of 25 M parameters, ~3x faster on a CPU.
+convs - 8 M instead of 25 M parameters, ~2.2x faster per training step on a CPU (measured, batch 8).
 The generator is frozen and loaded from a BasicSR/GFPGAN checkpoint (``generator_weights``)
 when the user has one; without it the generator keeps its (seeded) random init, which still
 gives a fixed, image-independent prior but not FFHQ's.
