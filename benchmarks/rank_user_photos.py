@@ -2,11 +2,12 @@
 
     python benchmarks/rank_user_photos.py [--n 40] [--models stylegan-iqa dsl-fiqa ...]
 
-Photos: LFW people in the 20 % no shipped model trained on (identity split seed 0). Each photo is
+Photos: LFW people in the 20 % no shipped model trained on (identity split seed 0; soft 250-px news
+photos), and the held-out deepface portraits (sharp, 440-2000 px; the same per-folder cut). Each photo is
 degraded as a whole (`core.evaluate.USER_DEGRADATIONS`: PIL blur radius 2, noise sigma 25, JPEG
 q8), then every model scores the largest face with its own detector and alignment. Writes
-``benchmarks/results/defaults/user_photos.csv`` (per model and kind: faces, share where the sharp
-photo scores higher, mean and median gap) and prints it.
+``benchmarks/results/defaults/user_photos.csv`` (per photo set, model and kind: faces, share where the
+sharp photo scores higher, mean and median gap) and prints it.
 """
 from __future__ import annotations
 
@@ -23,18 +24,21 @@ MODELS = ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet", "perceptual-combined"
 def user_photo_table(data: Path, n: int, models, weights: dict[str, str] | None = None, verbose: bool = False) -> pd.DataFrame:
     """One row per model and kind: faces, share where the sharp photo scores higher, mean / median gap."""
     from core import Scorer  # noqa: PLC0415
-    from core.evaluate import heldout_lfw_photos, sharp_vs_degraded  # noqa: PLC0415
+    from core.evaluate import heldout_photos, sharp_vs_degraded  # noqa: PLC0415
 
-    photos = heldout_lfw_photos(data / "lfw" / "images", n)
+    sets = {"lfw": heldout_photos(data / "lfw" / "images", n), "portraits": heldout_photos(data / "deepface-identities", n)}
     rows = []
     for name in models:
-        df = sharp_vs_degraded(Scorer(name, weights=(weights or {}).get(name)), photos)
-        for kind, g in df.groupby("kind", sort=False).gap:
-            rows.append({"model": name, "kind": kind, "faces": len(g), "sharp_higher": round(float((g > 0).mean()), 3),
-                         "mean_gap": round(float(g.mean()), 4), "median_gap": round(float(g.median()), 4)})
-        if verbose:
-            print(pd.DataFrame(rows[-3:]).to_string(index=False), flush=True)
-    return pd.DataFrame(rows)
+        scorer = Scorer(name, weights=(weights or {}).get(name))
+        for photos_name, photos in sets.items():
+            df = sharp_vs_degraded(scorer, photos)
+            for kind, g in df.groupby("kind", sort=False).gap:
+                rows.append({"photos": photos_name, "model": name, "kind": kind, "faces": len(g),
+                             "sharp_higher": round(float((g > 0).mean()), 3), "mean_gap": round(float(g.mean()), 4),
+                             "median_gap": round(float(g.median()), 4)})
+            if verbose:
+                print(pd.DataFrame(rows[-3:]).to_string(index=False), flush=True)
+    return pd.DataFrame(rows).sort_values(["photos", "model"], kind="stable").reset_index(drop=True)
 
 
 def main() -> None:

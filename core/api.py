@@ -21,7 +21,9 @@ from .models.base import QualityModel
 from .models.registry import create_model
 from .tensors import image_to_tensor
 
-DEFAULT_MODEL = "perceptual-combined"
+#: the shipped StyleGAN-IQA `tiny` weights: the only model ranking blur, noise and JPEG q8 on held-out LFW photos and on
+#: sharp high-resolution portraits (docs/comparison.md); perceptual-combined is blind to noise
+DEFAULT_MODEL = "stylegan-iqa"
 
 #: GFIQA-20k categories (paper Fig. 4): Bad [0, .2], Poor (.2, .4], Fair (.4, .6], Good (.6, .8], Excellent (.8, 1]
 CATEGORIES = ("Bad", "Poor", "Fair", "Good", "Excellent")

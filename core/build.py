@@ -31,7 +31,7 @@ from PIL import Image
 from .degrade import LEVELS, TYPES, degrade, random_composition
 from .errors import FaceIQAError, InvalidImageError
 from .faces import FaceDetector, align_gfiqa
-from .fr import GFIQA_FACE_BOX, pseudo_mos_parts
+from .fr import GFIQA_FACE_BOX, pseudo_mos_parts, source_sharpness
 from .io import iter_image_paths, load_image
 
 
@@ -46,12 +46,13 @@ class BuildConfig:
     seed: int = 0
     size: int = 512
     image_format: str = "png"
-    max_sources: int | None = None
+    max_sources: int | tuple[int, ...] | None = None  # faces to use; one cap per source folder when given a tuple
     max_per_identity: int | None = 2
     ladder: str | None = None
     identities: str = "all"  # "all", or "train" / "heldout": the parts of a whole-source identity split
     holdout: float = 0.2  # share of the source's identities held out (never trained on by the shipped models)
     holdout_seed: int = 0
+    source_weight: float = 0.5  # share of the label scaled by the clean crop's absolute sharpness (0: relative labels only)
 
 
 @dataclass
@@ -79,6 +80,31 @@ def identity_split(identities, ratios=(0.7, 0.1, 0.2), seed: int = 0) -> dict[st
     return dict(zip(ids, names))
 
 
+def _origin(root: Path) -> str:
+    """Dataset name of a source folder: ``lfw`` for ``.../lfw/images``, else the folder's own name."""
+    return root.parent.name if root.name == "images" and root.parent.name else root.name
+
+
+def _pick_sources(root: Path, cfg: BuildConfig, rng: np.random.Generator) -> list[tuple[str, Path]]:
+    """(identity, photo) pairs of one source folder: identity cut, per-person cap, shuffled with ``rng``."""
+    paths = iter_image_paths([root])
+    if not paths:
+        raise FaceIQAError(f"{root}: no images found")
+    by_id: dict[str, list[Path]] = {}  # identity = parent folder (LFW); file stem in a flat folder (UTKFace)
+    for p in paths:
+        by_id.setdefault(p.parent.name if p.parent != root else p.stem, []).append(p)
+    if cfg.identities != "all":  # same cut as `faceiqa train ... --holdout`: identity_split of every identity of this folder
+        part = identity_split(by_id, (1 - cfg.holdout, 0.0, cfg.holdout), cfg.holdout_seed)
+        want = "test" if cfg.identities == "heldout" else "train"
+        by_id = {k: v for k, v in by_id.items() if part[k] == want}
+    chosen: list[tuple[str, Path]] = []
+    for ident in sorted(by_id):
+        files = by_id[ident][: cfg.max_per_identity] if cfg.max_per_identity else by_id[ident]
+        chosen += [(ident, f) for f in files]
+    order = rng.permutation(len(chosen))
+    return [chosen[i] for i in order]
+
+
 def _save(arr: np.ndarray, path: Path, fmt: str) -> np.ndarray:
     """Write (atomically) and return the pixels as they will be read back."""
     if not path.is_file():
@@ -96,33 +122,25 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
     cfg = config or BuildConfig()
     if cfg.ladder is not None and cfg.ladder not in TYPES:
         raise FaceIQAError(f"unknown ladder degradation {cfg.ladder!r}; known: {', '.join(TYPES)}")
-    src, out = Path(src), Path(out)
-    paths = iter_image_paths([src])
-    if not paths:
-        raise FaceIQAError(f"{src}: no images found")
+    if cfg.identities not in ("all", "train", "heldout"):
+        raise FaceIQAError(f"identities must be 'all', 'train' or 'heldout', not {cfg.identities!r}")
+    if not 0.0 <= cfg.source_weight <= 1.0:
+        raise FaceIQAError(f"source_weight must be in 0..1, not {cfg.source_weight}")
+    roots = [Path(p) for p in ([src] if isinstance(src, (str, os.PathLike)) else src)]
+    out = Path(out)
+    caps = cfg.max_sources if isinstance(cfg.max_sources, (tuple, list)) else (cfg.max_sources,) * len(roots)
+    if len(caps) != len(roots):
+        raise FaceIQAError(f"max_sources names {len(caps)} caps for {len(roots)} source folders")
     rng = np.random.default_rng(cfg.seed)
-    # group by identity (parent folder), cap photos per person, then cap sources
-    by_id: dict[str, list[Path]] = {}
-    for p in paths:
-        by_id.setdefault(p.parent.name if p.parent != src else p.stem, []).append(p)
-    if cfg.identities != "all":  # same cut as `faceiqa train ... --holdout`: identity_split of every source identity
-        if cfg.identities not in ("train", "heldout"):
-            raise FaceIQAError(f"identities must be 'all', 'train' or 'heldout', not {cfg.identities!r}")
-        part = identity_split(by_id, (1 - cfg.holdout, 0.0, cfg.holdout), cfg.holdout_seed)
-        want = "test" if cfg.identities == "heldout" else "train"
-        by_id = {k: v for k, v in by_id.items() if part[k] == want}
-    chosen: list[tuple[str, Path]] = []
-    for ident in sorted(by_id):
-        files = by_id[ident][: cfg.max_per_identity] if cfg.max_per_identity else by_id[ident]
-        chosen += [(ident, f) for f in files]
-    order = rng.permutation(len(chosen))
-    chosen = [chosen[i] for i in order]
-    if cfg.max_sources:
-        chosen = chosen[: cfg.max_sources * 2]  # headroom for photos without a detectable face
+    chosen: list[tuple[str, Path, int]] = []  # (identity, photo, root index)
+    for k, root in enumerate(roots):
+        picked = _pick_sources(root, cfg, rng)
+        chosen += [(ident, f, k) for ident, f in (picked[: caps[k] * 2] if caps[k] else picked)]  # headroom for no-face photos
     img_dir = out / "images"
     img_dir.mkdir(parents=True, exist_ok=True)
     detector = FaceDetector()
     summary = BuildSummary()
+    used = [0] * len(roots)
     rows, ladder_rows = [], []
     iterator = chosen
     if progress:
@@ -130,9 +148,9 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
 
         iterator = tqdm(chosen, desc="building benchmark", unit="photo")
     ext = "png" if cfg.image_format == "png" else "jpg"
-    for ident, path in iterator:
-        if cfg.max_sources and summary.sources_used >= cfg.max_sources:
-            break
+    for ident, path, k in iterator:
+        if caps[k] and used[k] >= caps[k]:
+            continue
         summary.sources_seen += 1
         try:
             rgb = load_image(path)
@@ -144,6 +162,7 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
             summary.no_face += 1
             continue
         summary.sources_used += 1
+        used[k] += 1
         clean = align_gfiqa(rgb, faces[0], cfg.size).image
 
         def align(photo: np.ndarray, face=faces[0]) -> np.ndarray:
@@ -151,6 +170,9 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
 
         stem = f"{_slug(ident)}__{_slug(path.stem)}"
         clean = _save(clean, img_dir / f"{stem}__clean.{ext}", cfg.image_format)
+        sharp = float(source_sharpness(clean, GFIQA_FACE_BOX))
+        extra = {"stage": "", "origin": _origin(roots[k]), "source_sharpness": round(sharp, 5),
+                 "source_factor": round(1.0 - cfg.source_weight * (1.0 - sharp), 5)}
         seed0 = int(rng.integers(2**31))
         variants = [("clean", 0, [], clean, "clean")]
         for j in range(cfg.per_source):
@@ -172,14 +194,14 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
             tag = "P" if stage == "photo" else ""
             file = img_dir / (f"{stem}__clean.{ext}" if j == 0 else f"{stem}__{j}{tag}_{_slug(name)}_L{level}.{ext}")
             stored = clean if j == 0 else _save(arr, file, cfg.image_format)
-            rows.append({**_label_row(file, out, stored, clean, ident, path, name, level, recs), "stage": stage})
+            rows.append(_label_row(file, out, stored, clean, ident, path, name, level, recs, {**extra, "stage": stage}))
         if cfg.ladder:
             for level in (0,) + tuple(LEVELS):
                 arr = clean if level == 0 else degrade(clean, cfg.ladder, level, seed=seed0)[0]
                 file = img_dir / f"{stem}__ladder_{cfg.ladder}_L{level}.{ext}"
                 stored = clean if level == 0 else _save(arr, file, cfg.image_format)
-                r = _label_row(file if level else img_dir / f"{stem}__clean.{ext}", out, stored, clean, ident, path, cfg.ladder, level, [])
-                ladder_rows.append({**r, "stage": "crop" if level else "clean"})
+                ladder_rows.append(_label_row(file if level else img_dir / f"{stem}__clean.{ext}", out, stored, clean, ident, path,
+                                              cfg.ladder, level, [], {**extra, "stage": "crop" if level else "clean"}))
     if not rows:
         raise FaceIQAError(f"{src}: no face found in {summary.sources_seen} photos")
     labels = pd.DataFrame(rows)
@@ -193,16 +215,19 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
         ladder.insert(2, "split", ladder["identity"].map(split))
         _write_csv(ladder, out / "ladder.csv")
     meta = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}, "summary": asdict(summary),
-            "source": str(src), "mos": "pseudo-MOS = (MS-SSIM + (1 - GMSD/0.35) + detail fidelity) / 3 on the face region vs. the clean crop"}
+            "source": [str(r) for r in roots],
+            "mos": "pseudo-MOS = (MS-SSIM + (1 - GMSD/0.35) + detail fidelity) / 3 on the face region vs. the clean crop, "
+                   f"x (1 - {cfg.source_weight:g} (1 - source sharpness)): Crete blur of the clean face region"}
     (out / "build.json").write_text(json.dumps(meta, indent=2))
     return labels, summary
 
 
-def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ident: str, source: Path, name: str, level: int, recs) -> dict:
+def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ident: str, source: Path, name: str, level: int, recs,
+               extra: dict) -> dict:
     mos, s, g, d = pseudo_mos_parts(stored, clean, GFIQA_FACE_BOX)
     return {
         "image": str(file.relative_to(out)),
-        "mos": round(float(mos), 5),
+        "mos": round(float(mos) * extra["source_factor"], 5),
         "identity": ident,
         "source": str(source),
         "degradation": name,
@@ -211,6 +236,8 @@ def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ide
         "ms_ssim": round(float(s), 5),
         "gmsd": round(float(g), 5),
         "detail": round(float(d), 5),
+        "fr_mos": round(float(mos), 5),
+        **extra,
     }
 
 

@@ -50,13 +50,28 @@ def _cmd_score(args) -> int:
     return 0
 
 
+def _source_caps(text: str | None, n: int) -> tuple[int, ...] | None:
+    """``--max-sources``: one number for every folder, or one per folder (``300,100,40``; 0 = no cap)."""
+    if text is None:
+        return None
+    try:
+        caps = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise FaceIQAError(f"--max-sources wants whole numbers separated by commas, not {text!r}") from None
+    if len(caps) == 1:
+        return caps * n
+    if len(caps) != n:
+        raise FaceIQAError(f"--max-sources names {len(caps)} caps for {n} source folders")
+    return caps
+
+
 def _cmd_data_build(args) -> int:
     from .build import BuildConfig, build_benchmark  # noqa: PLC0415
 
     cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, photo_prob=args.photo_prob, seed=args.seed,
-                      image_format=args.format, max_sources=args.max_sources, ladder=args.ladder,
+                      image_format=args.format, max_sources=_source_caps(args.max_sources, len(args.src)), ladder=args.ladder,
                       max_per_identity=args.max_per_identity or None, size=args.size, identities=args.identities,
-                      holdout=args.holdout, holdout_seed=args.split_seed)
+                      holdout=args.holdout, holdout_seed=args.split_seed, source_weight=args.source_weight)
     labels, summary = build_benchmark(args.src, args.out, cfg, progress=not args.quiet)
     print(f"{args.out}: {summary.images} images from {summary.sources_used} faces "
           f"({summary.no_face} photos without a face, {summary.unreadable} unreadable); identities per split {summary.identities}")
@@ -322,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="score every face in images or folders into a CSV/Parquet table (resumable)")
     s.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    s.add_argument("--model", default="perceptual-combined", help="registry name (see `faceiqa models`)")
+    s.add_argument("--model", default="stylegan-iqa", help="registry name (see `faceiqa models`); default: core.DEFAULT_MODEL")
     s.add_argument("--weights", default=None, help="a .safetensors checkpoint (with its .json) for the model")
     s.add_argument("--out", default="scores.csv", help="output .csv or .parquet (re-running resumes it)")
     s.add_argument("--faces", choices=("all", "largest"), default="all")
@@ -343,13 +358,16 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="build proxy benchmarks and audit datasets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     b = dsub.add_parser("build", help="GFIQA-style dataset (aligned 512 crops + pseudo-MOS) from real face photos")
-    b.add_argument("src", help="folder of photos; identity = parent folder name (e.g. lfw/images)")
+    b.add_argument("src", nargs="+", help="folder(s) of photos; identity = parent folder name (lfw/images), or the file "
+                   "name in a flat folder (utkface/images)")
     b.add_argument("--out", required=True)
     b.add_argument("--per-source", type=int, default=4, help="degraded copies per face")
     b.add_argument("--compose-prob", type=float, default=0.25, help="share of copies with 2-3 chained degradations")
     b.add_argument("--photo-prob", type=float, default=0.5,
                    help="share of copies degraded on the whole photo before alignment (the rest: on the aligned crop)")
-    b.add_argument("--max-sources", type=int, default=None, help="stop after this many faces")
+    b.add_argument("--max-sources", default=None, help="faces to use: one number, or one per source folder (300,100,40)")
+    b.add_argument("--source-weight", type=float, default=0.5,
+                   help="share of each label scaled by the clean crop's absolute sharpness (Crete blur); 0 = relative labels only")
     b.add_argument("--max-per-identity", type=int, default=2, help="photos per person (0: all)")
     b.add_argument("--ladder", default=None, help="also write every face at levels 0..5 of this degradation")
     b.add_argument("--format", choices=("png", "jpg"), default="png")

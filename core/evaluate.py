@@ -156,23 +156,31 @@ def user_degradations(image: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]
             "jpeg": np.asarray(Image.open(buf).convert("RGB"))}
 
 
-def heldout_lfw_photos(lfw_root, n: int, seed: int = 5, holdout: float = 0.2, split_seed: int = 0) -> list[np.ndarray]:
-    """``n`` LFW photos (RGB) of people in the held-out part of the shipped models' identity split, shuffled by ``seed``.
+def heldout_photos(root, n: int | None = None, seed: int = 5, holdout: float = 0.2, split_seed: int = 0) -> list[np.ndarray]:
+    """Up to ``n`` photos (RGB) of identities in the held-out part of the shipped models' split of ``root``.
 
-    ``lfw_root`` is the folder of identity folders; the split is :func:`core.build.identity_split`
-    with ``(1 - holdout, 0, holdout)`` and ``split_seed`` - the cut `faceiqa data build --identities` uses.
+    Identity = the parent folder (LFW's identity folders) or the file name in a flat folder (UTKFace,
+    deepface), as in ``faceiqa data build``; the split is :func:`core.build.identity_split` with
+    ``(1 - holdout, 0, holdout)`` and ``split_seed`` - the cut of ``--identities heldout``. Shuffled by ``seed``.
     """
     import random  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
     from .build import identity_split  # noqa: PLC0415
-    from .io import load_image  # noqa: PLC0415
+    from .io import iter_image_paths, load_image  # noqa: PLC0415
 
-    files = sorted(Path(lfw_root).glob("*/*.jpg"))
-    split = identity_split({f.parent.name for f in files}, (1 - holdout, 0.0, holdout), seed=split_seed)
-    test = [f for f in files if split[f.parent.name] == "test"]
+    root = Path(root)
+    files = sorted(iter_image_paths([root]))
+    ident = {f: f.parent.name if f.parent != root else f.stem for f in files}
+    split = identity_split(set(ident.values()), (1 - holdout, 0.0, holdout), seed=split_seed)
+    test = [f for f in files if split[ident[f]] == "test"]
     random.Random(seed).shuffle(test)
     return [load_image(f) for f in test[:n]]
+
+
+def heldout_lfw_photos(lfw_root, n: int, seed: int = 5, holdout: float = 0.2, split_seed: int = 0) -> list[np.ndarray]:
+    """``n`` held-out LFW photos: :func:`heldout_photos` of the folder of identity folders."""
+    return heldout_photos(lfw_root, n, seed, holdout, split_seed)
 
 
 def sharp_vs_degraded(scorer, photos, kinds=tuple(USER_DEGRADATIONS)) -> pd.DataFrame:

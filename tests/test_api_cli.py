@@ -13,7 +13,7 @@ from PIL import Image
 import core
 from core.api import CATEGORIES, category
 from core.batch import score_files
-from core.cli import main
+from core.cli import build_parser, main
 from conftest import REPO, SAMPLES
 
 
@@ -23,8 +23,17 @@ def test_gfiqa_categories(mos, name):
     assert category(mos) == name and name in CATEGORIES
 
 
-def test_assess_returns_typed_results():
+def test_default_model_is_the_shipped_stylegan_iqa_and_ranks_the_demo_photo():
+    assert core.DEFAULT_MODEL == "stylegan-iqa"
+    assert build_parser().parse_args(["score", "x"]).model == core.DEFAULT_MODEL  # the CLI says the same
     r = core.assess(SAMPLES / "two_faces.jpg", device="cpu")
+    assert r.model == core.DEFAULT_MODEL and len(r.faces) == 2
+    sharp, blurred = sorted(r.faces, key=lambda f: f.box[0])
+    assert sharp.score > blurred.score + 0.1  # measured 0.835 vs 0.646 (before Nov 26 2026: 0.811 vs 0.822)
+
+
+def test_assess_returns_typed_results():
+    r = core.assess(SAMPLES / "two_faces.jpg", model="perceptual-combined", device="cpu")
     assert r.model == "perceptual-combined" and (r.width, r.height) == (720, 320)
     assert len(r.faces) == 2
     sharp, blurred = sorted(r.faces, key=lambda f: f.box[0])
@@ -33,9 +42,9 @@ def test_assess_returns_typed_results():
         assert 0.0 <= f.score <= 1.0 and f.category == category(f.score)
         assert f.landmarks.shape == (68, 2) and set(f.extras) == {"blur", "jpeg", "pose", "yaw", "pitch"}
     assert r.best is sharp
-    largest = core.assess(SAMPLES / "two_faces.jpg", faces="largest", device="cpu")
+    largest = core.assess(SAMPLES / "two_faces.jpg", model="perceptual-combined", faces="largest", device="cpu")
     assert len(largest.faces) == 1
-    assert core.assess(SAMPLES / "no_face_coffee.jpg", device="cpu").faces == []
+    assert core.assess(SAMPLES / "no_face_coffee.jpg", model="perceptual-combined", device="cpu").faces == []
     with pytest.raises(ValueError, match="faces must be"):
         core.assess(SAMPLES / "astronaut.jpg", faces="some")
 

@@ -38,7 +38,12 @@ def test_build_small_benchmark_then_score_and_stats(tmp_path, astronaut):
     assert len(labels) == 8 * 4 and set(labels.columns) >= {"image", "mos", "split", "identity", "source", "degradation", "level", "params"}
     per_id = labels.groupby("identity")["split"].nunique()
     assert (per_id == 1).all()  # no person in two splits
-    assert (labels[labels.degradation == "clean"].mos == 1.0).all() and labels.mos.between(0, 1).all()
+    clean_rows = labels[labels.degradation == "clean"]
+    assert (clean_rows.fr_mos == 1.0).all() and labels.mos.between(0, 1).all()
+    # absolute term: every copy of a source is scaled by that clean crop's factor, 1 - 0.5 (1 - sharpness)
+    assert np.allclose(clean_rows.mos, clean_rows.source_factor) and np.allclose(
+        labels.source_factor, 1 - 0.5 * (1 - labels.source_sharpness), atol=1e-4)
+    assert np.allclose(labels.mos, labels.fr_mos * labels.source_factor, atol=2e-5)
     deg = labels[labels.degradation != "clean"]
     assert all(json.loads(p)[0]["type"] in d for p, d in zip(deg.params, deg.degradation))
     first = Image.open(out / labels.image.iloc[0])
@@ -140,3 +145,26 @@ def test_photo_stage_degrades_the_source_before_alignment(tmp_path, astronaut):
     twin = crop.loc[row.name]  # the same draw made on the aligned crop: a different image, a different label
     assert twin.degradation == row.degradation and "P_" in row.image and "P_" not in twin.image
     assert not np.array_equal(load_image(tmp_path / "c" / twin.image), expected)
+
+
+def test_several_source_folders_with_their_own_caps(tmp_path, astronaut, capsys):
+    import cv2
+
+    lfw_like = _photo_folder(tmp_path, astronaut)  # identity folders
+    flat = tmp_path / "flat" / "images"  # UTKFace-like: one file per identity; softer photos
+    flat.mkdir(parents=True)
+    for k in range(4):
+        Image.fromarray(cv2.GaussianBlur(astronaut, (0, 0), 1.0 + k)).save(flat / f"face{k}.jpg", quality=95)
+    cfg = BuildConfig(per_source=1, max_sources=(3, 2), max_per_identity=1, size=128, seed=2)
+    labels, summary = build_benchmark([lfw_like, flat], tmp_path / "b", cfg, progress=False)
+    clean = labels[labels.degradation == "clean"]
+    assert summary.sources_used == 5 and clean.origin.value_counts().to_dict() == {"photos": 3, "flat": 2}
+    assert set(clean[clean.origin == "flat"].identity) <= {f"face{k}" for k in range(4)}
+    # the softer flat-folder sources get a lower absolute factor than the sharp astronaut photos
+    assert clean[clean.origin == "flat"].source_factor.max() < clean[clean.origin == "photos"].source_factor.min()
+    with pytest.raises(FaceIQAError, match="2 caps for 1 source"):
+        build_benchmark(lfw_like, tmp_path / "x", BuildConfig(max_sources=(3, 2)), progress=False)
+    with pytest.raises(FaceIQAError, match="source_weight"):
+        build_benchmark(lfw_like, tmp_path / "x", BuildConfig(source_weight=1.5), progress=False)
+    assert main(["data", "build", str(lfw_like), str(flat), "--out", str(tmp_path / "y"), "--max-sources", "1,2,3", "-q"]) == 1
+    assert "3 caps for 2 source folders" in capsys.readouterr().err and not (tmp_path / "y").exists()

@@ -130,3 +130,41 @@ def test_detail_fidelity_sees_blur_on_soft_faces_and_noise_both_ways(face512):
     mos, s, g, d = pseudo_mos_parts(degrade(soft, "gaussian_blur", 3, seed=0)[0], soft)
     assert mos.item() == pytest.approx(((s.clamp(0, 1) + (1 - g / 0.35).clamp(0, 1) + d) / 3).item())
     assert mos.item() < 0.9  # without the detail term a level-3 blur of a soft face kept ~0.96
+
+
+def _crete_reference(rgb: np.ndarray) -> float:
+    """Crete et al. (2007) blur metric written out with numpy, as in the paper: 9-tap averages along each axis."""
+    from scipy.ndimage import uniform_filter1d
+
+    y = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float64)
+    out = []
+    for ax in (1, 0):
+        b = uniform_filter1d(y, 9, axis=ax, mode="nearest")
+        d_f, d_b = np.abs(np.diff(y, axis=ax)), np.abs(np.diff(b, axis=ax))
+        out.append((d_f.sum() - np.maximum(0, d_f - d_b).sum()) / d_f.sum())
+    return max(out)
+
+
+def test_source_sharpness_is_measured_at_256_px_whatever_the_crop_size(astronaut, astronaut_face):
+    from core.faces import align_gfiqa
+    from core.fr import source_sharpness
+
+    at = {n: align_gfiqa(astronaut, astronaut_face, n).image for n in (256, 512)}
+    s256, s512 = (source_sharpness(at[n], GFIQA_FACE_BOX).item() for n in (256, 512))
+    assert abs(s512 - s256) < 0.06  # measured 0.78 vs 0.82
+    assert source_sharpness(at[512], GFIQA_FACE_BOX, size=512).item() < s256 - 0.2  # unresized: upsampled pixels look blurred
+
+
+def test_crete_blur_matches_the_paper_and_orders_sharpness(face512):
+    import cv2
+
+    from core.fr import CRETE_BLURRY, CRETE_SHARP, crete_blur, source_sharpness
+
+    assert crete_blur(face512).item() == pytest.approx(_crete_reference(face512), abs=2e-3)
+    blur = [crete_blur(cv2.GaussianBlur(face512, (0, 0), s) if s else face512, GFIQA_FACE_BOX).item() for s in (0, 1, 2, 4)]
+    assert all(a < b for a, b in zip(blur, blur[1:])) and 0 < blur[0] and blur[-1] < 1
+    sharp = [source_sharpness(cv2.GaussianBlur(face512, (0, 0), s) if s else face512, GFIQA_FACE_BOX).item() for s in (0, 4)]
+    assert sharp[0] > 0.5 > sharp[1] >= 0.0
+    flat = np.full((64, 64, 3), 128, np.uint8)  # no variation at all: blurriest, not a division by zero
+    assert 0.0 <= crete_blur(flat).item() <= 1.0 and source_sharpness(flat).item() <= 1.0
+    assert CRETE_SHARP < CRETE_BLURRY
