@@ -85,14 +85,19 @@ def _origin(root: Path) -> str:
     return root.parent.name if root.name == "images" and root.parent.name else root.name
 
 
+def source_identity(path: Path, root: Path) -> str:
+    """Identity of a photo under ``root``: its parent folder (LFW's identity folders), or its file name in a flat folder."""
+    return path.parent.name if path.parent != root else path.stem
+
+
 def _pick_sources(root: Path, cfg: BuildConfig, rng: np.random.Generator) -> list[tuple[str, Path]]:
     """(identity, photo) pairs of one source folder: identity cut, per-person cap, shuffled with ``rng``."""
     paths = iter_image_paths([root])
     if not paths:
         raise FaceIQAError(f"{root}: no images found")
-    by_id: dict[str, list[Path]] = {}  # identity = parent folder (LFW); file stem in a flat folder (UTKFace)
+    by_id: dict[str, list[Path]] = {}
     for p in paths:
-        by_id.setdefault(p.parent.name if p.parent != root else p.stem, []).append(p)
+        by_id.setdefault(source_identity(p, root), []).append(p)
     if cfg.identities != "all":  # same cut as `faceiqa train ... --holdout`: identity_split of every identity of this folder
         part = identity_split(by_id, (1 - cfg.holdout, 0.0, cfg.holdout), cfg.holdout_seed)
         want = "test" if cfg.identities == "heldout" else "train"
@@ -171,7 +176,7 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
         stem = f"{_slug(ident)}__{_slug(path.stem)}"
         clean = _save(clean, img_dir / f"{stem}__clean.{ext}", cfg.image_format)
         sharp = float(source_sharpness(clean, GFIQA_FACE_BOX))
-        extra = {"stage": "", "origin": _origin(roots[k]), "source_sharpness": round(sharp, 5),
+        extra = {"origin": _origin(roots[k]), "source_sharpness": round(sharp, 5),
                  "source_factor": round(1.0 - cfg.source_weight * (1.0 - sharp), 5)}
         seed0 = int(rng.integers(2**31))
         variants = [("clean", 0, [], clean, "clean")]

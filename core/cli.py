@@ -50,7 +50,7 @@ def _cmd_score(args) -> int:
     return 0
 
 
-def _source_caps(text: str | None, n: int) -> tuple[int, ...] | None:
+def _source_caps(text: str | None) -> int | tuple[int, ...] | None:
     """``--max-sources``: one number for every folder, or one per folder (``300,100,40``; 0 = no cap)."""
     if text is None:
         return None
@@ -58,18 +58,14 @@ def _source_caps(text: str | None, n: int) -> tuple[int, ...] | None:
         caps = tuple(int(v) for v in str(text).split(","))
     except ValueError:
         raise FaceIQAError(f"--max-sources wants whole numbers separated by commas, not {text!r}") from None
-    if len(caps) == 1:
-        return caps * n
-    if len(caps) != n:
-        raise FaceIQAError(f"--max-sources names {len(caps)} caps for {n} source folders")
-    return caps
+    return caps[0] if len(caps) == 1 else caps  # build_benchmark checks one cap per folder
 
 
 def _cmd_data_build(args) -> int:
     from .build import BuildConfig, build_benchmark  # noqa: PLC0415
 
     cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, photo_prob=args.photo_prob, seed=args.seed,
-                      image_format=args.format, max_sources=_source_caps(args.max_sources, len(args.src)), ladder=args.ladder,
+                      image_format=args.format, max_sources=_source_caps(args.max_sources), ladder=args.ladder,
                       max_per_identity=args.max_per_identity or None, size=args.size, identities=args.identities,
                       holdout=args.holdout, holdout_seed=args.split_seed, source_weight=args.source_weight)
     labels, summary = build_benchmark(args.src, args.out, cfg, progress=not args.quiet)

@@ -166,12 +166,12 @@ def heldout_photos(root, n: int | None = None, seed: int = 5, holdout: float = 0
     import random  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    from .build import identity_split  # noqa: PLC0415
+    from .build import identity_split, source_identity  # noqa: PLC0415
     from .io import iter_image_paths, load_image  # noqa: PLC0415
 
     root = Path(root)
     files = sorted(iter_image_paths([root]))
-    ident = {f: f.parent.name if f.parent != root else f.stem for f in files}
+    ident = {f: source_identity(f, root) for f in files}
     split = identity_split(set(ident.values()), (1 - holdout, 0.0, holdout), seed=split_seed)
     test = [f for f in files if split[ident[f]] == "test"]
     random.Random(seed).shuffle(test)
