@@ -46,6 +46,13 @@ def faceiqa(*args: str) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def train(name: str, run: Path, labels: Path, *extra: str) -> None:
+    """``faceiqa train model`` with the model's lfw-bench config into ``run``, unless a finished run is there."""
+    if not (run / "done").is_file():
+        faceiqa("train", "model", "--config", f"configs/train/{name}/lfw-bench.yaml", "--labels", str(labels), "--out", str(run), *extra)
+        (run / "done").touch()
+
+
 def build(data: Path, out: Path, opts: list[str]) -> Path:
     if not (out / "labels.csv").is_file():
         faceiqa("data", "build", *[str(data / s) for s in SOURCES], "--out", str(out), *opts)
@@ -139,9 +146,7 @@ def main() -> None:
     train_labels = build(data, work / "bench", TRAIN_BUILD)
     for name in args.models:
         run = work / "runs" / name
-        if not (run / "done").is_file():
-            faceiqa("train", "model", "--config", f"configs/train/{name}/lfw-bench.yaml", "--labels", str(train_labels), "--out", str(run))
-            (run / "done").touch()
+        train(name, run, train_labels)
     test_labels = build(data, work / "heldout", HELDOUT_BUILD)
     for name in args.models:
         run = work / "runs" / name
@@ -230,10 +235,7 @@ def seed_table(models, seeds, work: Path, train_labels: Path, test_labels: Path,
         rows.append({"model": name, "seed": 0, "srcc": shipped["srcc"], "plcc": shipped["plcc"], "rmse": shipped["rmse"]})
         for seed in seeds:
             run = work / "runs" / f"{name}-seed{seed}"
-            if not (run / "done").is_file():
-                faceiqa("train", "model", "--config", f"configs/train/{name}/lfw-bench.yaml", "--labels", str(train_labels),
-                        "--out", str(run), "--seed", str(seed))
-                (run / "done").touch()
+            train(name, run, train_labels, "--seed", str(seed))
             metrics = run / "heldout.json"
             if not metrics.is_file():
                 faceiqa("evaluate", name, "--weights", str(run / f"{name}.safetensors"), "--labels", str(test_labels), "--split", "",
