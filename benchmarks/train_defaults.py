@@ -85,8 +85,8 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path) -> str:
 - Network: `{name}` `{config}` ({params / 1e6:.2f} M parameters, {meta['info']['input_size']}-px aligned input);
   weights stored as float16.
 - Labels: **pseudo-MOS from synthetic degradations, not human opinion**: (MS-SSIM + (1 - GMSD / 0.35) + detail
-  fidelity) / 3 on the face region of each degraded copy against its clean crop, times an absolute term of the
-  clean crop, 1 - 0.5 (1 - sharpness) with sharpness from its Crete no-reference blur (`core/fr.py`), so a soft
+  fidelity) / 3 on the face region of each degraded copy against its clean crop, times a blocking fidelity (JPEG's
+  8x8 grid edges vs the reference's, measured on the image the codec saw), times an absolute term of the clean crop, 1 - 0.5 (1 - sharpness) with sharpness from its Crete no-reference blur (`core/fr.py`), so a soft
   upsampled news photo is not "perfect" (clean crops: {_clean_range(labels)}).
 - Data: `faceiqa data build {SOURCE_ARGS} {' '.join(TRAIN_BUILD)}`: {_origins(labels)} faces (one per person,
   people outside the 20 % held out with seed 0 in each folder), each clean + 4 random degradations (15 types x 5
@@ -184,7 +184,7 @@ Held-out people: `faceiqa data build {SOURCE_ARGS} {' '.join(HELDOUT_BUILD)}` - 
 that no shipped model (detector, tinyFQnet, seed models) trained on (LFW people; UTKFace and deepface files count as
 their own identities - deepface has several photos per celebrity, so a person can sit on both sides there). Labels
 are full-reference pseudo-MOS of synthetic degradations ((MS-SSIM + (1 - GMSD/0.35) + detail fidelity) / 3 on the face
-vs the clean crop, x an absolute sharpness term of the clean crop), not human opinion; half of the degraded copies
+vs the clean crop, x a JPEG blocking fidelity, x an absolute sharpness term of the clean crop), not human opinion; half of the degraded copies
 are made on the whole photo before alignment, half on the aligned crop.
 Seed models: the shipped defaults (`assets/models/*.md`), one training run each in the tables below (2 CPU cores, no
 GPU); repeated runs with other seeds, where CPU time allowed, are in the last section.

@@ -3,7 +3,8 @@
 For each source photo: detect the largest face, GFIQA-align it to 512x512, keep the clean
 crop and ``per_source`` degraded copies (random type and level, or a random composition
 with probability ``compose_prob``), each labelled with the full-reference pseudo-MOS of
-:func:`core.fr.pseudo_mos` on the face region. With probability ``photo_prob`` a copy is
+:func:`core.fr.pseudo_mos` on the face region times :func:`core.fr.blocking_fidelity` (JPEG block edges, measured
+on the image the codec saw). With probability ``photo_prob`` a copy is
 degraded *as a photo* - the whole source image, then aligned with the clean photo's face
 geometry - which is how users' photos arrive: noise grains and 8x8 JPEG blocks get resampled
 by the alignment, blur acts at the photo's scale. The rest degrade the aligned crop (the
@@ -13,7 +14,7 @@ person is in two splits. An optional "ladder" holds every source at levels 0..5 
 degradation (on the crop), for rank tests.
 
 Output folder: ``images/*.png|jpg``, ``labels.csv`` (image, mos, split, identity, source,
-degradation, level, params, ms_ssim, gmsd, detail, stage), ``ladder.csv`` when asked, and ``build.json``
+degradation, level, params, ms_ssim, gmsd, detail, blocking, fr_mos, source_sharpness, source_factor, origin, stage), ``ladder.csv`` when asked, and ``build.json``
 (the settings and counts). Re-running with the same settings reuses finished images.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from PIL import Image
 from .degrade import LEVELS, TYPES, degrade, random_composition
 from .errors import FaceIQAError, InvalidImageError
 from .faces import FaceDetector, align_gfiqa
-from .fr import GFIQA_FACE_BOX, pseudo_mos_parts, source_sharpness
+from .fr import GFIQA_FACE_BOX, blocking_fidelity, pseudo_mos_parts, source_sharpness
 from .io import iter_image_paths, load_image
 
 
@@ -179,7 +180,9 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
         extra = {"origin": _origin(roots[k]), "source_sharpness": round(sharp, 5),
                  "source_factor": round(1.0 - cfg.source_weight * (1.0 - sharp), 5)}
         seed0 = int(rng.integers(2**31))
-        variants = [("clean", 0, [], clean, "clean")]
+        height, width = rgb.shape[:2]
+        photo_box = (faces[0].box[0] / width, faces[0].box[1] / height, faces[0].box[2] / width, faces[0].box[3] / height)
+        variants = [("clean", 0, [], clean, "clean", 1.0)]
         for j in range(cfg.per_source):
             s = seed0 + j
             stage = "photo" if np.random.default_rng(s + 3).random() < cfg.photo_prob else "crop"
@@ -191,22 +194,25 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
                 level = int(np.random.default_rng(s + 2).choice(list(cfg.levels)))
                 arr, rec = degrade(base, kind, level, seed=s)
                 recs = [rec]
+            # block edges are measured where the codec put them: on the photo (face box) or on the crop
+            blocking = float(blocking_fidelity(arr, base, photo_box if stage == "photo" else GFIQA_FACE_BOX))
             if stage == "photo":
                 arr = align(arr)
             name = "+".join(r["type"] for r in recs)
-            variants.append((name, max(r["level"] for r in recs), recs, arr, stage))
-        for j, (name, level, recs, arr, stage) in enumerate(variants):
+            variants.append((name, max(r["level"] for r in recs), recs, arr, stage, blocking))
+        for j, (name, level, recs, arr, stage, blocking) in enumerate(variants):
             tag = "P" if stage == "photo" else ""
             file = img_dir / (f"{stem}__clean.{ext}" if j == 0 else f"{stem}__{j}{tag}_{_slug(name)}_L{level}.{ext}")
             stored = clean if j == 0 else _save(arr, file, cfg.image_format)
-            rows.append(_label_row(file, out, stored, clean, ident, path, name, level, recs, {**extra, "stage": stage}))
+            rows.append(_label_row(file, out, stored, clean, ident, path, name, level, recs, blocking, {**extra, "stage": stage}))
         if cfg.ladder:
             for level in (0,) + tuple(LEVELS):
                 arr = clean if level == 0 else degrade(clean, cfg.ladder, level, seed=seed0)[0]
                 file = img_dir / f"{stem}__ladder_{cfg.ladder}_L{level}.{ext}"
                 stored = clean if level == 0 else _save(arr, file, cfg.image_format)
+                blocking = float(blocking_fidelity(arr, clean, GFIQA_FACE_BOX)) if level else 1.0
                 ladder_rows.append(_label_row(file if level else img_dir / f"{stem}__clean.{ext}", out, stored, clean, ident, path,
-                                              cfg.ladder, level, [], {**extra, "stage": "crop" if level else "clean"}))
+                                              cfg.ladder, level, [], blocking, {**extra, "stage": "crop" if level else "clean"}))
     if not rows:
         raise FaceIQAError(f"{src}: no face found in {summary.sources_seen} photos")
     labels = pd.DataFrame(rows)
@@ -222,17 +228,19 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
     meta = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}, "summary": asdict(summary),
             "source": [str(r) for r in roots],
             "mos": "pseudo-MOS = (MS-SSIM + (1 - GMSD/0.35) + detail fidelity) / 3 on the face region vs. the clean crop, "
+                   "x blocking fidelity (JPEG grid edges where the codec ran) "
                    f"x (1 - {cfg.source_weight:g} (1 - source sharpness)): Crete blur of the clean face region"}
     (out / "build.json").write_text(json.dumps(meta, indent=2))
     return labels, summary
 
 
 def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ident: str, source: Path, name: str, level: int, recs,
-               extra: dict) -> dict:
+               blocking: float, extra: dict) -> dict:
     mos, s, g, d = pseudo_mos_parts(stored, clean, GFIQA_FACE_BOX)
+    mos = float(mos) * blocking
     return {
         "image": str(file.relative_to(out)),
-        "mos": round(float(mos) * extra["source_factor"], 5),
+        "mos": round(mos * extra["source_factor"], 5),
         "identity": ident,
         "source": str(source),
         "degradation": name,
@@ -241,7 +249,8 @@ def _label_row(file: Path, out: Path, stored: np.ndarray, clean: np.ndarray, ide
         "ms_ssim": round(float(s), 5),
         "gmsd": round(float(g), 5),
         "detail": round(float(d), 5),
-        "fr_mos": round(float(mos), 5),
+        "blocking": round(blocking, 5),
+        "fr_mos": round(mos, 5),
         **extra,
     }
 

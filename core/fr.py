@@ -26,6 +26,14 @@
   upsampled soft news photo is not "perfect" and a sharp studio face outranks its blurred copy
   (measured on the 256-px aligned face box: LFW clean crops 0.52-0.69, 5-95 %, median 0.60;
   UTKFace crops median 0.54; deepface portraits 0.41; the bundled astronaut 0.48, blurred 0.81).
+* :func:`blockiness` / :func:`blocking_fidelity` - JPEG's 8x8 block edges (Wang, Bovik & Evans, ICIP 2000: luma
+  steps across the 8-px grid vs. steps inside blocks), measured on the image the codec saw, degraded vs. reference.
+  The three terms above barely see blocking: a whole-photo JPEG at quality 8 keeps pseudo-MOS 0.82 on LFW faces
+  (median of 25; MS-SSIM 0.90, GMSD 0.12, detail 0.89) while a radius-2 blur gets 0.54 - yet the blocks are what a
+  person sees first. The ratio (1.07 on clean LFW photos; 1.34 / 1.79 / 3.6 at JPEG quality 50 / 18 / 5, 2.5 at
+  quality 8; 1.00 blurred, 1.03 noised, 1.2 for WebP, whose deblocking filter hides the grid) becomes
+  ``1 - (ln(B_x / B_ref) - 0.2)_+ / 2`` in 0..1, and ``core.build`` multiplies the pseudo-MOS by it
+  (JPEG quality 8 -> 0.67, quality 50 -> 0.99).
 
 No human MOS exists for these images: this is a documented proxy, not a perceptual truth.
 """
@@ -160,6 +168,45 @@ def source_sharpness(x, box: tuple[float, float, float, float] | None = None, si
         t = F.interpolate(t, size=(size, size), mode="area")
     t = resize_square(t, size)
     return ((CRETE_BLURRY - crete_blur(t, box)) / (CRETE_BLURRY - CRETE_SHARP)).clamp(0, 1)
+
+
+#: ln(blockiness ratio) a codec may add before the label drops (JPEG quality ~50), and the span from there to 0
+BLOCK_FREE, BLOCK_SPAN = 0.2, 2.0
+
+
+def _pixel_region(t: torch.Tensor, box, period: int) -> torch.Tensor:
+    """``box`` (relative x1, y1, x2, y2; clipped to the image) of ``t`` snapped outwards to the ``period``-px grid of the
+    whole image; the whole image when that region is under two blocks a side (a tiny face)."""
+    if box is None:
+        return t
+    h, w = t.shape[-2:]
+    b = [min(max(float(v), 0.0), 1.0) for v in box]
+    x1, y1 = int(b[0] * w) // period * period, int(b[1] * h) // period * period
+    x2, y2 = min(w, -(-int(b[2] * w) // period) * period + 1), min(h, -(-int(b[3] * h) // period) * period + 1)
+    if min(x2 - x1, y2 - y1) < 2 * period + 1:
+        return t
+    return t[..., y1:y2, x1:x2]
+
+
+def blockiness(x, box: tuple[float, float, float, float] | None = None, period: int = 8) -> torch.Tensor:
+    """Mean |luma step| across the ``period``-px block grid / inside blocks, per image (1 = no grid; JPEG q8 ~2.5).
+
+    The grid starts at the image origin, as a codec's does: measure on the image the codec was applied to.
+    """
+    y = _pixel_region(_luma255(_as_batch(x)), box, period)
+    if min(y.shape[-2:]) < 2 * period + 1:
+        raise ValueError(f"blockiness needs a region of at least {2 * period + 1} px a side, got {tuple(y.shape[-2:])}")
+    ratios = []
+    for d in (y.diff(dim=-1).abs(), y.diff(dim=-2).abs().transpose(-1, -2)):
+        across = (torch.arange(d.shape[-1], device=d.device) % period) == period - 1
+        ratios.append(d[..., across].flatten(1).mean(1) / d[..., ~across].flatten(1).mean(1).clamp_min(1e-3))
+    return (ratios[0] + ratios[1]) / 2
+
+
+def blocking_fidelity(x, ref, box: tuple[float, float, float, float] | None = None, period: int = 8) -> torch.Tensor:
+    """0..1 per image: 1 while ``x`` has no more block-grid edges than ``ref`` (ln ratio <= BLOCK_FREE), 0 at +BLOCK_SPAN."""
+    grow = torch.log(blockiness(x, box, period) / blockiness(ref, box, period).clamp_min(1e-3))
+    return (1.0 - (grow - BLOCK_FREE).clamp_min(0) / BLOCK_SPAN).clamp(0, 1)
 
 
 #: Face region of a GFIQA-aligned crop (eyes at y = 0.5; brows to chin, cheek to cheek)

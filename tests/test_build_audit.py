@@ -44,6 +44,11 @@ def test_build_small_benchmark_then_score_and_stats(tmp_path, astronaut):
     assert np.allclose(clean_rows.mos, clean_rows.source_factor) and np.allclose(
         labels.source_factor, 1 - 0.5 * (1 - labels.source_sharpness), atol=1e-4)
     assert np.allclose(labels.mos, labels.fr_mos * labels.source_factor, atol=2e-5)
+    # JPEG block edges: the full-reference mean times the blocking fidelity, below 1 only where a JPEG ran
+    three = (labels.ms_ssim.clip(0, 1) + (1 - labels.gmsd / 0.35).clip(0, 1) + labels.detail) / 3
+    assert np.allclose(labels.fr_mos, three * labels.blocking, atol=2e-5)
+    assert (labels.loc[~labels.degradation.str.contains("jpeg"), "blocking"] == 1.0).all()
+    assert labels.blocking.between(0, 1).all()
     deg = labels[labels.degradation != "clean"]
     assert all(json.loads(p)[0]["type"] in d for p, d in zip(deg.params, deg.degradation))
     first = Image.open(out / labels.image.iloc[0])

@@ -168,3 +168,35 @@ def test_crete_blur_matches_the_paper_and_orders_sharpness(face512):
     flat = np.full((64, 64, 3), 128, np.uint8)  # no variation at all: blurriest, not a division by zero
     assert 0.0 <= crete_blur(flat).item() <= 1.0 and source_sharpness(flat).item() <= 1.0
     assert CRETE_SHARP < CRETE_BLURRY
+
+
+def _blockiness_reference(rgb: np.ndarray) -> float:
+    """Wang, Bovik & Evans (2000) style blockiness with numpy: luma steps across the 8-px grid / steps inside blocks."""
+    y = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.float64)
+    out = []
+    for d in (np.abs(np.diff(y, axis=1)), np.abs(np.diff(y, axis=0)).T):
+        across = np.arange(d.shape[1]) % 8 == 7
+        out.append(d[:, across].mean() / d[:, ~across].mean())
+    return float(np.mean(out))
+
+
+def test_blocking_fidelity_sees_jpeg_blocks_and_nothing_else(astronaut, astronaut_face):
+    from core.evaluate import user_degradations
+    from core.fr import blockiness, blocking_fidelity
+
+    h, w = astronaut.shape[:2]
+    box = tuple(v / s for v, s in zip(astronaut_face.box, (w, h, w, h)))
+    photos = user_degradations(astronaut)
+    assert blockiness(photos["jpeg"]).item() == pytest.approx(_blockiness_reference(photos["jpeg"]), rel=1e-3)
+    fid = {k: blocking_fidelity(v, astronaut, box).item() for k, v in photos.items()}
+    assert fid["sharp"] == fid["blurred"] == fid["noised"] == 1.0  # no grid edges added: no penalty
+    assert 0.5 < fid["jpeg"] < 0.75  # quality 8: measured 0.64 (blockiness 1.00 -> 2.53)
+    levels = [blocking_fidelity(degrade(astronaut, "jpeg", lv, seed=0)[0], astronaut, box).item() for lv in (1, 3, 5)]
+    assert levels[0] > 0.95 and levels[0] > levels[1] > levels[2]  # quality 50 is free, 18 costs, 5 costs most
+    # the grid is the codec's: the same JPEG shifted by 4 px no longer lines up with it
+    shifted = np.ascontiguousarray(photos["jpeg"][4:, 4:])
+    assert blockiness(shifted).item() < 1.2 < blockiness(photos["jpeg"]).item()
+    # a face box off the image edge or too small for two blocks falls back to what exists
+    assert blocking_fidelity(photos["jpeg"], astronaut, (-0.2, -0.2, 0.01, 0.01)).item() < 0.8
+    with pytest.raises(ValueError, match="at least 17 px"):
+        blockiness(np.zeros((10, 10, 3), np.uint8))
