@@ -120,13 +120,17 @@ def detail_fidelity(x, ref) -> torch.Tensor:
     return torch.minimum(r, 1.0 / r)
 
 
+def _box_region(t: torch.Tensor, box: tuple[float, float, float, float] | None) -> torch.Tensor:
+    """``box`` (relative x1, y1, x2, y2) of the last two dims of ``t``; all of ``t`` for None."""
+    if box is None:
+        return t
+    h, w = t.shape[-2:]
+    return t[..., int(box[1] * h):int(box[3] * h), int(box[0] * w):int(box[2] * w)]
+
+
 def pseudo_mos_parts(degraded, reference, box: tuple[float, float, float, float] | None = None):
     """(pseudo-MOS, MS-SSIM, GMSD, detail fidelity) per image, on ``box`` (relative x1, y1, x2, y2)."""
-    x, r = _as_batch(degraded), _as_batch(reference)
-    if box is not None:
-        h, w = x.shape[-2:]
-        x1, y1, x2, y2 = int(box[0] * w), int(box[1] * h), int(box[2] * w), int(box[3] * h)
-        x, r = x[..., y1:y2, x1:x2], r[..., y1:y2, x1:x2]
+    x, r = _box_region(_as_batch(degraded), box), _box_region(_as_batch(reference), box)
     s = ms_ssim(x, r)
     g = gmsd(x, r)
     d = detail_fidelity(x, r)
@@ -144,10 +148,7 @@ CRETE_SHARP, CRETE_BLURRY = 0.40, 0.85
 
 def crete_blur(x, box: tuple[float, float, float, float] | None = None) -> torch.Tensor:
     """No-reference blur per image (Crete et al. 2007): 0 = sharp .. 1 = flat, on ``box`` of the luma."""
-    y = _luma255(_as_batch(x))
-    if box is not None:
-        h, w = y.shape[-2:]
-        y = y[..., int(box[1] * h):int(box[3] * h), int(box[0] * w):int(box[2] * w)]
+    y = _box_region(_luma255(_as_batch(x)), box)
     k = torch.full((1, 1, 1, 9), 1.0 / 9.0, device=y.device)
     out = []
     for dim, kern, pad in ((-1, k, (4, 4, 0, 0)), (-2, k.transpose(-1, -2), (0, 0, 4, 4))):
