@@ -20,7 +20,10 @@ def luma255(x: torch.Tensor) -> torch.Tensor:
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> (3, H, W) float in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    arr = np.ascontiguousarray(image)
+    if not arr.flags.writeable:  # e.g. np.asarray(PIL image): torch.from_numpy would warn; .float() copies anyway
+        arr = arr.copy()
+    return torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
 
 
 def as_batch(x) -> torch.Tensor:

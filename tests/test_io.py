@@ -131,3 +131,22 @@ def test_iter_image_paths(tmp_path):
     found = iter_image_paths([tmp_path, tmp_path / "b.PNG"])
     assert [p.name for p in found] == ["x.jpg", "b.PNG"] or sorted(p.name for p in found) == ["b.PNG", "x.jpg"]
     assert len(found) == 2
+
+
+def test_image_to_tensor_takes_read_only_arrays_silently():
+    import warnings
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from core.tensors import image_to_tensor
+
+    img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    ro = np.asarray(Image.fromarray(img))  # PIL hands back a read-only view
+    assert not ro.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = image_to_tensor(ro)
+    assert t.shape == (3, 4, 5) and torch.equal(t, torch.from_numpy(img.copy()).permute(2, 0, 1).float() / 255.0)
+    assert not ro.flags.writeable and (ro == img).all()  # the caller's array is untouched
