@@ -139,11 +139,19 @@ def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
 
 
 #: a newcomer's degradations of a whole photo: (name, description)
-USER_DEGRADATIONS = {"blurred": "PIL Gaussian blur radius 2", "noised": "Gaussian noise sigma 25 (0..255)", "jpeg": "JPEG quality 8"}
+USER_DEGRADATIONS = {"blurred": "PIL Gaussian blur radius 2", "noised": "Gaussian noise sigma 25 (0..255)", "jpeg": "JPEG quality 8",
+                     "blurred_face_scaled": "PIL Gaussian blur radius 2 x face width / 63 px (the same blur relative to the face)"}
+#: median width (px) of the default detector's face box on held-out LFW photos (measured, 40 photos): the face size
+#: a radius-2 blur was chosen on. A 2000-px portrait's face is ~4x wider, so radius 2 there is sub-pixel at any
+#: model's input (MS-SSIM of the 256-px aligned crops 0.984 vs LFW's 0.868).
+LFW_FACE_PX = 63.0
 
 
-def user_degradations(image: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """The sharp RGB photo and its :data:`USER_DEGRADATIONS` copies (whole photo, before alignment)."""
+def user_degradations(image: np.ndarray, seed: int = 0, face_width: float | None = None) -> dict[str, np.ndarray]:
+    """The sharp RGB photo and its :data:`USER_DEGRADATIONS` copies (whole photo, before alignment).
+
+    ``blurred_face_scaled`` is made only when ``face_width`` (px) is given: radius ``2 * face_width / LFW_FACE_PX``.
+    """
     import io  # noqa: PLC0415
 
     from PIL import Image, ImageFilter  # noqa: PLC0415
@@ -152,8 +160,11 @@ def user_degradations(image: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]
     noisy = np.clip(image + np.random.default_rng(seed).normal(0, 25, image.shape), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=8)
-    return {"sharp": image, "blurred": np.asarray(im.filter(ImageFilter.GaussianBlur(2))), "noised": noisy,
-            "jpeg": np.asarray(Image.open(buf).convert("RGB"))}
+    out = {"sharp": image, "blurred": np.asarray(im.filter(ImageFilter.GaussianBlur(2))), "noised": noisy,
+           "jpeg": np.asarray(Image.open(buf).convert("RGB"))}
+    if face_width is not None:
+        out["blurred_face_scaled"] = np.asarray(im.filter(ImageFilter.GaussianBlur(2.0 * face_width / LFW_FACE_PX)))
+    return out
 
 
 def heldout_photos(root, n: int | None = None, seed: int = 5, holdout: float = 0.2, split_seed: int = 0) -> list[np.ndarray]:
@@ -187,16 +198,27 @@ def sharp_vs_degraded(scorer, photos, kinds=tuple(USER_DEGRADATIONS)) -> pd.Data
     """Per photo and kind: sharp score, degraded score and gap (largest face; photos without one are skipped).
 
     ``photos`` are RGB arrays; ``scorer`` a :class:`core.api.Scorer`. Summarise with
-    ``df.groupby("kind").gap.agg(["count", lambda g: (g > 0).mean(), "mean"])``.
+    ``df.groupby("kind").gap.agg(["count", lambda g: (g > 0).mean(), "mean"])``. The face width that
+    ``blurred_face_scaled`` scales by comes from the default detector (the same copies for every model).
     """
+    sizer = None
+    if "blurred_face_scaled" in kinds:
+        from .faces import FaceDetector  # noqa: PLC0415
+
+        sizer = FaceDetector()
     rows = []
     for i, photo in enumerate(photos):
-        versions = user_degradations(photo, seed=i)
-        faces = {k: scorer.assess(versions[k], faces="largest").faces for k in ("sharp", *kinds)}
+        width = None
+        if sizer is not None:
+            found = sizer.detect(photo)
+            width = max((f.box[2] - f.box[0] for f in found), default=None)
+        versions = user_degradations(photo, seed=i, face_width=width)
+        todo = [k for k in kinds if k in versions]
+        faces = {k: scorer.assess(versions[k], faces="largest").faces for k in ("sharp", *todo)}
         if not faces["sharp"]:
             continue
         sharp = faces["sharp"][0].score
-        for k in kinds:
+        for k in todo:
             if faces[k]:
                 rows.append({"photo": i, "kind": k, "sharp": sharp, "degraded": faces[k][0].score, "gap": sharp - faces[k][0].score})
     return pd.DataFrame(rows, columns=["photo", "kind", "sharp", "degraded", "gap"])

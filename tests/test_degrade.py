@@ -200,3 +200,19 @@ def test_blocking_fidelity_sees_jpeg_blocks_and_nothing_else(astronaut, astronau
     assert blocking_fidelity(photos["jpeg"], astronaut, (-0.2, -0.2, 0.01, 0.01)).item() < 0.8
     with pytest.raises(ValueError, match="at least 17 px"):
         blockiness(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_face_scaled_blur_is_the_lfw_blur_relative_to_the_face(astronaut):
+    from core.evaluate import LFW_FACE_PX, user_degradations
+
+    plain = user_degradations(astronaut)
+    assert "blurred_face_scaled" not in plain  # needs a face width
+    same = user_degradations(astronaut, face_width=LFW_FACE_PX)["blurred_face_scaled"]
+    assert np.array_equal(same, plain["blurred"])  # an LFW-sized face gets exactly the radius-2 blur
+
+    def detail(img):
+        g = img.astype(np.float64).mean(axis=2)
+        return float(np.abs(np.diff(g, axis=1)).mean())
+
+    wide = user_degradations(astronaut, face_width=4 * LFW_FACE_PX)["blurred_face_scaled"]
+    assert detail(wide) < 0.8 * detail(plain["blurred"]) < 0.8 * detail(astronaut)  # a 4x wider face: radius 8

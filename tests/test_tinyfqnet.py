@@ -129,6 +129,30 @@ def test_train_state_round_trip(tmp_path):
     assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"]) and sched2.last_epoch == 3
 
 
+def test_photo_siblings_point_at_other_copies_of_the_same_photo():
+    import numpy as np
+
+    from core.train.tinyfqnet import photo_siblings
+
+    sib = photo_siblings(np.array(["a", "b", "a", "a", "c", "b"]))
+    assert sib.shape == (6, 2)  # the most copies of one photo (3) minus one
+    assert sorted(sib[0]) == [2, 3] and sorted(sib[2]) == [0, 3] and sorted(sib[3]) == [0, 2]
+    assert set(sib[1]) == {5} and set(sib[5]) == {1} and set(sib[4]) == {4}  # a lone photo points at itself
+
+
+def test_pair_contrast_loss_ignores_each_photos_own_level():
+    from core.train.tinyfqnet import pair_contrast_loss
+
+    y, y_sib = torch.tensor([0.9, 0.4, 0.7]), torch.tensor([0.6, 0.4, 0.2])
+    # predictions off by any per-photo constant but with the labelled differences: no loss
+    assert pair_contrast_loss(y - 0.3, y_sib - 0.3, y, y_sib).item() == pytest.approx(0.0, abs=1e-7)
+    assert pair_contrast_loss(torch.tensor([0.1, 0.8, 0.5]), torch.tensor([0.1, 0.8, 0.5]) - torch.tensor([0.3, 0.0, 0.5]), y, y_sib).item() \
+        == pytest.approx(0.0, abs=1e-7)
+    # a model that sees no damage (equal predictions) pays the mean squared labelled difference
+    flat = torch.full((3,), 0.5)
+    assert pair_contrast_loss(flat, flat, y, y_sib).item() == pytest.approx(((0.3**2) + 0 + 0.5**2) / 3)
+
+
 def _lfw_people(shared_data, n_ids, per_id, offset=0):
     ids = sorted(d for d in (shared_data / "lfw" / "images").iterdir() if len(list(d.glob("*.jpg"))) >= 10)
     photos, people = [], []
@@ -222,8 +246,8 @@ def test_shipped_tinyfqnet_prefers_intact_faces_of_unseen_people(shared_data):
             wins[k] += scorer.score_faces(arr, [scorer.detector.detect(np.asarray(img))[0]])[0].score < face.score
         n += 1
     assert n >= 25
-    # measured on 100 unseen faces: a 2.5-px blur lowers the score for 98 %, sigma-25 noise for 71 %, JPEG q8
-    # for only 40 % (medians 0.65 clean, 0.35 blur, 0.58 noise, 0.67 JPEG): dlib's embedding - the label
-    # source of Eq. 1 - barely moves under blocking, so the recognition-oriented quality does not either
-    assert wins["blur"] / n >= 0.85 and wins["noise"] / n >= 0.55, wins
+    # measured on these 30 (Nov 26 2026, within-photo contrast term): blur 30/30, noise 29/30, JPEG q8 11/30 (was
+    # 98 % / 71 % / 40 % on 100 before it). JPEG is the network's limit, not the labels': every heavy-JPEG training
+    # copy has a lower Eq. 1 label, the net ranks 48 % of them (benchmarks/tinyfqnet_fit.py, assets/models/tinyfqnet.md)
+    assert wins["blur"] / n >= 0.9 and wins["noise"] / n >= 0.85, wins
     assert wins["jpeg"] / n >= 0.2, wins

@@ -39,6 +39,7 @@ class TinyFQTrainConfig:
     batch: int = 128
     smooth_sampling: bool = True
     label_range: str = "percentile"  # "percentile": map the train labels' 1st..99th percentile to 0..1; "raw": cos as is
+    pair_weight: float = 0.0  # weight of the within-photo contrast loss (0 = Eq. 2 alone, the paper)
     seed: int = 0
     device: str = "auto"
 
@@ -53,6 +54,32 @@ PRESETS = {
 def crops_tensor(table: pd.DataFrame) -> torch.Tensor:
     arr = np.stack([decode_crop(b) for b in table["crop"]])
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()  # uint8 (N, 3, 64, 64)
+
+
+def photo_siblings(paths: np.ndarray) -> np.ndarray:
+    """(N, k) row indices of other copies of each row's photo (k = the most copies of any photo, minus one).
+
+    Rows of a photo with fewer copies repeat them; a photo with a single row points at itself.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        groups.setdefault(str(p), []).append(i)
+    k = max(1, max(len(v) for v in groups.values()) - 1)
+    out = np.empty((len(paths), k), np.int64)
+    for rows in groups.values():
+        for i in rows:
+            others = [j for j in rows if j != i] or [i]
+            out[i] = np.resize(others, k)
+    return out
+
+
+def pair_contrast_loss(pred: torch.Tensor, pred_sibling: torch.Tensor, y: torch.Tensor, y_sibling: torch.Tensor) -> torch.Tensor:
+    """L2 between the predicted and the labelled difference of two copies of one photo.
+
+    Whatever the photo's own level (identity, pose, lighting: the bulk of Eq. 1's spread), only
+    the damage that separates the copies is left to explain.
+    """
+    return torch.mean(((pred - pred_sibling) - (y - y_sibling)) ** 2)
 
 
 @torch.no_grad()
@@ -83,6 +110,7 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
     x_tr, y_tr = crops_tensor(train), torch.tensor(scale(raw_tr), dtype=torch.float32)
     x_va, y_va = crops_tensor(val), scale(val["quality"].to_numpy())
     idx = smooth_sample(y_tr.numpy(), seed=cfg.seed) if cfg.smooth_sampling else np.arange(len(y_tr))
+    siblings = photo_siblings(train["path"].to_numpy()) if cfg.pair_weight > 0 else None
 
     meta = load_state(out, model, opt, sched) or {"epoch": 0, "best_srcc": -2.0, "history": []}
     history = meta["history"]
@@ -96,7 +124,13 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
             x = x_tr[b].to(device).float() / 255.0
             flip = torch.from_numpy(g.random(len(b)) < 0.5).to(device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            loss = torch.mean((model({"aligned": x}) - y_tr[b].to(device)) ** 2)  # Eq. 2
+            pred_b, y_b = model({"aligned": x}), y_tr[b].to(device)
+            loss = torch.mean((pred_b - y_b) ** 2)  # Eq. 2
+            if siblings is not None:  # another copy of the same photo: its label difference is the damage alone
+                s_idx = siblings[b, g.integers(0, siblings.shape[1], len(b))]
+                xs = x_tr[s_idx].to(device).float() / 255.0
+                xs = torch.where(flip[:, None, None, None], xs.flip(-1), xs)
+                loss = loss + cfg.pair_weight * pair_contrast_loss(pred_b, model({"aligned": xs}), y_b, y_tr[s_idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
