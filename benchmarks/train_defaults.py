@@ -171,7 +171,16 @@ def main() -> None:
 
             meta = json.loads((run / f"{name}.json").read_text())
             model = create_model(name, weights=run / f"{name}.safetensors")
-            save_checkpoint(model, ROOT / "assets" / "models" / f"{name}.safetensors", extra={**meta["extra"], "test": m}, half=True)
+            target = ROOT / "assets" / "models" / f"{name}.safetensors"
+            fresh = target.with_name(f"{name}.new.safetensors")
+            save_checkpoint(model, fresh, extra={**meta["extra"], "test": m}, half=True)
+            if same_checkpoint(fresh, target):  # equal tensors and metadata: keep the committed bytes (no binary churn)
+                fresh.unlink()
+                fresh.with_suffix(".json").unlink(missing_ok=True)
+            else:
+                os.replace(fresh, target)
+                if fresh.with_suffix(".json").is_file():
+                    os.replace(fresh.with_suffix(".json"), target.with_suffix(".json"))
             (ROOT / "assets" / "models" / f"{name}.md").write_text(card(name, run, m, train_labels))
             print(f"shipped assets/models/{name}.safetensors")
     if args.seeds:
@@ -216,6 +225,22 @@ GPU); repeated runs with other seeds, where CPU time allowed, are in the last se
                    "mean gap (`benchmarks/rank_user_photos.py`, `benchmarks/results/defaults/user_photos.csv`):\n\n"
                    + to_markdown(user, 3) + "\n")
         (ROOT / "docs" / "comparison.md").write_text(header + body + pairs_md + user_md + seeds_md(results))
+
+
+def same_checkpoint(a: Path, b: Path) -> bool:
+    """True when two checkpoints hold the same tensors and the same JSON config (bar its sha256); bytes may differ."""
+    if not all(p.is_file() for p in (a, b, a.with_suffix(".json"), b.with_suffix(".json"))):
+        return False
+    config = lambda p: {k: v for k, v in json.loads(p.with_suffix(".json").read_text()).items() if k != "sha256"}  # noqa: E731
+    if config(a) != config(b):
+        return False
+    import torch  # noqa: PLC0415
+    from safetensors import safe_open  # noqa: PLC0415
+
+    with safe_open(str(a), "pt") as fa, safe_open(str(b), "pt") as fb:
+        if fa.metadata() != fb.metadata() or set(fa.keys()) != set(fb.keys()):
+            return False
+        return all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys())
 
 
 def seeds_md(results: Path) -> str:

@@ -120,3 +120,27 @@ def test_defaults_reproduce_from_this_checkout(shared_data, tmp_path):
         assert again["n"] == committed["n"]
         assert abs(again["srcc"] - committed["srcc"]) < tol, (name, again, committed)
         assert abs(again["plcc"] - committed["plcc"]) < tol, (name, again, committed)
+
+
+def test_ship_keeps_the_committed_bytes_of_an_equal_checkpoint(tmp_path):
+    """`train_defaults.py --ship` replaces a shipped checkpoint only when tensors or config changed."""
+    import torch
+
+    from core.checkpoint import save_checkpoint
+    from core.models import create_model
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from train_defaults import same_checkpoint
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    m = create_model("tinyfqnet", pretrained=False, device="cpu")
+    a = save_checkpoint(m, tmp_path / "a.safetensors", extra={"test": {"srcc": 0.5}})
+    b = save_checkpoint(m, tmp_path / "b.safetensors", extra={"test": {"srcc": 0.5}})
+    assert same_checkpoint(a, b)
+    c = save_checkpoint(m, tmp_path / "c.safetensors", extra={"test": {"srcc": 0.6}})
+    assert not same_checkpoint(a, c)  # the card's metrics changed
+    with torch.no_grad():
+        next(m.parameters()).add_(1e-3)
+    d = save_checkpoint(m, tmp_path / "d.safetensors", extra={"test": {"srcc": 0.5}})
+    assert not same_checkpoint(a, d) and not same_checkpoint(a, tmp_path / "missing.safetensors")
