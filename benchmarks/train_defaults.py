@@ -179,8 +179,7 @@ def main() -> None:
                 fresh.with_suffix(".json").unlink(missing_ok=True)
             else:
                 os.replace(fresh, target)
-                if fresh.with_suffix(".json").is_file():
-                    os.replace(fresh.with_suffix(".json"), target.with_suffix(".json"))
+                os.replace(fresh.with_suffix(".json"), target.with_suffix(".json"))  # save_checkpoint wrote both
             (ROOT / "assets" / "models" / f"{name}.md").write_text(card(name, run, m, train_labels))
             print(f"shipped assets/models/{name}.safetensors")
     if args.seeds:
