@@ -248,13 +248,28 @@ def seeds_md(results: Path) -> str:
 
     from core.evaluate import to_markdown  # noqa: PLC0415
 
+    from core.evaluate import compare_runs  # noqa: PLC0415
+
     path = results / "seeds.csv"
     if not path.is_file():
         return ""
+    table = pd.read_csv(path)
+    runs = table[table.seed.astype(str) != "median"]
+    names = list(runs.model.unique())
+    tests = []
+    for i, a in enumerate(names):  # Welch's t-test between every two models' per-seed SRCCs
+        for b in names[i + 1:]:
+            sa, sb = runs[runs.model == a].srcc, runs[runs.model == b].srcc
+            if len(sa) > 1 and len(sb) > 1:
+                r = compare_runs(sa, sb)
+                tests.append({"model A": a, "model B": b, "runs": f"{len(sa)} / {len(sb)}", "median SRCC A": r.median_a,
+                              "median SRCC B": r.median_b, "Welch t": r.t, "p": r.p_value})
+    t_md = ("\nStudent's (Welch's) t-test between the models' per-seed SRCCs:\n\n" + to_markdown(pd.DataFrame(tests), 4) + "\n"
+            if tests else "")
     return ("\n## Repeated runs (GFIQA VI-C protocol)\n\n"
             "The same config trained again with other seeds (`python benchmarks/train_defaults.py --work DIR --models NAME "
             "--seeds 1 2`), each evaluated on the held-out people; `median` rows are what the papers report "
-            "(`benchmarks/results/defaults/seeds.csv`):\n\n" + to_markdown(pd.read_csv(path), 4) + "\n")
+            "(`benchmarks/results/defaults/seeds.csv`):\n\n" + to_markdown(table, 4) + "\n" + t_md)
 
 
 def seed_table(models, seeds, work: Path, train_labels: Path, test_labels: Path, results: Path):

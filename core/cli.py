@@ -190,36 +190,38 @@ def _cmd_train_model(args) -> int:
 
 
 def _cmd_train_tinyfqnet(args) -> int:
-    from dataclasses import replace  # noqa: PLC0415
+    from dataclasses import fields, replace  # noqa: PLC0415
 
     from .build import identity_split  # noqa: PLC0415
     from .io import iter_image_paths  # noqa: PLC0415
     from .recognition import LabelConfig, build_recognition_labels  # noqa: PLC0415
     from .train.tinyfqnet import PRESETS, train_tinyfqnet  # noqa: PLC0415
 
+    raw: dict = {}
+    if args.config:  # configs/train/tinyfqnet/*.yaml: preset + checked overrides (train: ..., labels: ...)
+        import yaml  # noqa: PLC0415
+
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+        if raw.get("model", "tinyfqnet") != "tinyfqnet":
+            raise FaceIQAError(f"{args.config} trains {raw.get('model')!r}, not tinyfqnet")
+        for section, cls in (("train", PRESETS["paper"]), ("labels", LabelConfig())):
+            bad = sorted(set(raw.get(section) or {}) - {f.name for f in fields(cls)})
+            if bad:
+                raise FaceIQAError(f"{args.config}: unknown {section} keys {bad}")
+    # label settings: command-line flag > config file > the CLI's defaults
+    label_over = {"min_images": 10, "max_per_identity": 10, "variants": 3, **(raw.get("labels") or {})}
+    label_over.update({k: v for k, v in (("variants", args.variants), ("min_images", args.min_images),
+                                         ("max_per_identity", args.max_per_identity)) if v is not None})
     photos = iter_image_paths([args.photos])
     people = [Path(p).parent.name for p in photos]  # identity folders (LFW layout)
     split = identity_split(set(people), (1 - args.holdout - args.val, args.val, args.holdout), seed=args.split_seed)
     keep = [i for i, y in enumerate(people) if split[y] != "test"]  # test identities never enter training
     out = Path(args.out)
     labels = build_recognition_labels([photos[i] for i in keep], [people[i] for i in keep], out / "labels.parquet",
-                                      LabelConfig(variants=args.variants, min_images=args.min_images, max_per_identity=args.max_per_identity),
-                                      workers=args.workers)
+                                      replace(LabelConfig(), **label_over), workers=args.workers)
     train, val = labels[labels.identity.map(split) == "train"], labels[labels.identity.map(split) == "val"]
     print(f"labels: {len(labels)} faces of {labels.identity.nunique()} identities ({len(train)} train, {len(val)} val)")
-    cfg = PRESETS[args.preset]
-    if args.config:  # configs/train/tinyfqnet/*.yaml: preset + checked overrides
-        import yaml  # noqa: PLC0415
-        from dataclasses import fields  # noqa: PLC0415
-
-        raw = yaml.safe_load(Path(args.config).read_text()) or {}
-        if raw.get("model", "tinyfqnet") != "tinyfqnet":
-            raise FaceIQAError(f"{args.config} trains {raw.get('model')!r}, not tinyfqnet")
-        over = raw.get("train") or {}
-        bad = sorted(set(over) - {f.name for f in fields(cfg)})
-        if bad:
-            raise FaceIQAError(f"{args.config}: unknown training keys {bad}")
-        cfg = replace(PRESETS[raw.get("preset", args.preset)], **over)
+    cfg = replace(PRESETS[raw.get("preset", args.preset)], **(raw.get("train") or {}))
     cfg = replace(cfg, **({"epochs": args.epochs} if args.epochs else {}))
     _, hist = train_tinyfqnet(train, val, out, cfg)
     best = hist.loc[hist.val_srcc.idxmax()]
@@ -419,9 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--preset", choices=("paper", "lite", "smoke"), default="paper")
     q.add_argument("--config", default=None, help="run file (configs/train/tinyfqnet/lfw.yaml): preset + overrides")
     q.add_argument("--epochs", type=int, default=None)
-    q.add_argument("--variants", type=int, default=3, help="degraded copies per photo")
-    q.add_argument("--min-images", type=int, default=10)
-    q.add_argument("--max-per-identity", type=int, default=10)
+    q.add_argument("--variants", type=int, default=None, help="degraded copies per photo (default: the config's, else 3)")
+    q.add_argument("--min-images", type=int, default=None, help="skip people with fewer photos (default: config, else 10)")
+    q.add_argument("--max-per-identity", type=int, default=None, help="photos per person (default: config, else 10)")
     q.add_argument("--holdout", type=float, default=0.2, help="share of identities kept out entirely (test)")
     q.add_argument("--val", type=float, default=0.1, help="share of identities for model selection")
     q.add_argument("--split-seed", type=int, default=0)

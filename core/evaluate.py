@@ -130,9 +130,14 @@ def by_dataset(tables: dict[str, pd.DataFrame], metrics=("SRCC", "PLCC")) -> pd.
 
 
 def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
-    """A GitHub Markdown table (no extra dependency)."""
+    """A GitHub Markdown table (no extra dependency); missing / undefined numbers print as "-"."""
     cols = list(table.columns)
-    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)  # noqa: E731
+
+    def fmt(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "-" if np.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines)

@@ -162,6 +162,13 @@ def build_recognition_labels(photos, identities, out: str | os.PathLike, cfg: La
         ps = [ps[i] for i in sorted(rng.permutation(len(ps))[: cfg.max_per_identity])]
         jobs += [(p, y) for p in ps]
     done = pd.read_parquet(out) if out.is_file() else None
+    if done is not None and len(done):
+        copies = done[done["degradation"] != "no_face"].groupby("path").size()
+        if len(copies) and (copies != cfg.variants + 1).any():
+            from .errors import FaceIQAError  # noqa: PLC0415
+
+            raise FaceIQAError(f"{out} holds {int(copies.max()) - 1} degraded copies per photo, this run asks for "
+                               f"{cfg.variants}: resuming would mix two label tables - use another --out or delete it")
     have = set(done["path"]) if done is not None else set()
     todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs) if p not in have]
     tables = [done] if done is not None else []

@@ -19,6 +19,8 @@ def test_metrics_and_subgroups_hand_made():
     assert light.gap == pytest.approx(1.0 - dark.SRCC) and set(sub.grouping) == {"skin_tone"}
     md = to_markdown(t)
     assert md.splitlines()[0].startswith("| model | n |") and "1.0000" in md
+    gap = to_markdown(pd.DataFrame({"model": ["a"], "srcc": [float("nan")], "n": [3]}), 2)
+    assert gap.splitlines()[2] == "| a | - | 3 |"  # undefined numbers print as "-", never "nan"
 
 
 def test_ladder_srcc():

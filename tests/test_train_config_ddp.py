@@ -35,7 +35,10 @@ def test_run_files_parse_into_checked_configs(path):
         from core.train.tinyfqnet import PRESETS
 
         assert raw["train"]["lr"] == 0.01 and raw["train"]["epochs"] == 17 and raw["train"]["step_epochs"] == 5
+        from core.recognition import LabelConfig
+
         assert set(raw["train"]) <= set(vars(PRESETS["paper"]))
+        assert set(raw.get("labels") or {}) <= set(vars(LabelConfig()))
         return
     from core.train.config import load_run_config
 
@@ -61,6 +64,19 @@ def test_run_file_errors_name_the_problem(tmp_path):
     bad.write_text("model: stylegan-iqa\ndataset: x.csv\npreset: huge\n")
     with pytest.raises(FaceIQAError, match="unknown preset 'huge'"):
         load_run_config(bad)
+
+
+def test_tinyfqnet_run_file_errors_name_the_section(tmp_path, capsys):
+    from core.cli import main
+
+    bad = tmp_path / "tfq.yaml"
+    for text, msg in (("model: tinyfqnet\nlabels: {variant: 9}\n", "unknown labels keys ['variant']"),
+                      ("model: tinyfqnet\ntrain: {epoch: 9}\n", "unknown train keys ['epoch']"),
+                      ("model: ifqa\n", "trains 'ifqa', not tinyfqnet")):
+        bad.write_text(text)
+        assert main(["train", "tinyfqnet", str(tmp_path), "--config", str(bad), "--out", str(tmp_path / "run")]) == 1
+        assert msg in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before any work
 
 
 @pytest.fixture(scope="module")
