@@ -49,8 +49,9 @@ def heldout_photos(shared_data):
 #: blocking term in the labels (Nov 26 2026) every seed model ranks all three: StyleGAN-IQA JPEG 0.95 / 0.042,
 #: DSL-FIQA 0.85 / 0.028 (was 0.725 / 0.012), IFQA noise 0.92 / 0.096 (was 0.74 / 0.014), IFQA JPEG 0.875 / 0.090.
 #: tinyFQnet (within-photo contrast term since Nov 26 2026): blur 1.0 / 0.352, noise 1.0 / 0.257 (was 0.93 / 0.79).
-#: Left out: tinyFQnet JPEG, 0.425 / -0.011 - its labels do drop for every heavy-JPEG copy, the 64-px network does
-#: not learn it even on its training pairs (48 %; benchmarks/tinyfqnet_fit.py, assets/models/tinyfqnet.md).
+#: Left out: tinyFQnet JPEG, 0.425 / -0.011 - its labels do drop for every heavy-JPEG copy and Table I's network can
+#: tell JPEG apart (q8: 93 % as a classifier, benchmarks/tinyfqnet_jpeg_probe.py), but the regression does not learn it
+#: even on its training pairs (48 %; benchmarks/tinyfqnet_fit.py; what was tried: assets/models/tinyfqnet.md).
 RANKED = {"stylegan-iqa": ("blurred", "noised", "jpeg"), "dsl-fiqa": ("blurred", "noised", "jpeg"),
           "ifqa": ("blurred", "noised", "jpeg"),
           "tinyfqnet": ("blurred", "noised")}
