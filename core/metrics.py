@@ -10,7 +10,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 
 def _pair(pred, mos) -> tuple[np.ndarray, np.ndarray]:
@@ -51,12 +51,12 @@ def rmse(pred, mos) -> float:
 
 def logistic4(x, b1, b2, b3, b4):
     """4-parameter logistic used for IQA nonlinear regression."""
-    return (b1 - b2) / (1.0 + np.exp(-(np.asarray(x) - b3) / abs(b4))) + b2
+    return (b1 - b2) * special.expit((np.asarray(x) - b3) / abs(b4)) + b2  # expit: no exp overflow far from b3
 
 
 def _logistic4_jac(x, b1, b2, b3, b4):
     # analytic Jacobian: finite differences stall when a parameter starts at ~0
-    s = 1.0 / (1.0 + np.exp(-(np.asarray(x) - b3) / abs(b4)))
+    s = special.expit((np.asarray(x) - b3) / abs(b4))
     ds = s * (1.0 - s)
     return np.stack([s, 1.0 - s, -(b1 - b2) * ds / abs(b4), -(b1 - b2) * ds * (np.asarray(x) - b3) * np.sign(b4) / b4**2], axis=1)
 

@@ -28,6 +28,12 @@ def test_logistic_fit_recovers_parameters():
     fit = metrics.fit_logistic4(x, y)
     np.testing.assert_allclose(metrics.logistic4(x, *fit), y, atol=1e-6)
     assert abs(fit[3]) == pytest.approx(0.7, rel=1e-3)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # far from the midpoint: the asymptotes, not an exp overflow warning
+        far = metrics.logistic4(np.array([-1e4, 1e4]), 0.9, 0.1, 0.0, 1e-3)
+    np.testing.assert_allclose(far, [0.1, 0.9])
 
 
 def test_fitted_plcc_beats_raw_on_nonlinear(pairs):
