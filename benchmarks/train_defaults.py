@@ -242,30 +242,37 @@ def same_checkpoint(a: Path, b: Path) -> bool:
         return all(torch.equal(fa.get_tensor(k), fb.get_tensor(k)) for k in fa.keys())
 
 
+def welch_tests(runs):
+    """GFIQA VI-C: Welch's t-test between every two models' per-seed SRCCs (models with >= 2 runs)."""
+    import pandas as pd  # noqa: PLC0415
+
+    from core.evaluate import compare_runs  # noqa: PLC0415
+
+    runs = runs[runs.seed.astype(str) != "median"]
+    names, rows = list(runs.model.unique()), []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            sa, sb = runs[runs.model == a].srcc, runs[runs.model == b].srcc
+            if len(sa) > 1 and len(sb) > 1:
+                r = compare_runs(sa, sb)
+                rows.append({"model A": a, "model B": b, "runs": f"{len(sa)} / {len(sb)}", "median SRCC A": r.median_a,
+                             "median SRCC B": r.median_b, "Welch t": r.t, "p": r.p_value})
+    return pd.DataFrame(rows)
+
+
 def seeds_md(results: Path) -> str:
     """The repeated-runs section of docs/comparison.md from ``results/seeds.csv`` ('' when there is none)."""
     import pandas as pd  # noqa: PLC0415
 
     from core.evaluate import to_markdown  # noqa: PLC0415
 
-    from core.evaluate import compare_runs  # noqa: PLC0415
-
     path = results / "seeds.csv"
     if not path.is_file():
         return ""
     table = pd.read_csv(path)
-    runs = table[table.seed.astype(str) != "median"]
-    names = list(runs.model.unique())
-    tests = []
-    for i, a in enumerate(names):  # Welch's t-test between every two models' per-seed SRCCs
-        for b in names[i + 1:]:
-            sa, sb = runs[runs.model == a].srcc, runs[runs.model == b].srcc
-            if len(sa) > 1 and len(sb) > 1:
-                r = compare_runs(sa, sb)
-                tests.append({"model A": a, "model B": b, "runs": f"{len(sa)} / {len(sb)}", "median SRCC A": r.median_a,
-                              "median SRCC B": r.median_b, "Welch t": r.t, "p": r.p_value})
-    t_md = ("\nStudent's (Welch's) t-test between the models' per-seed SRCCs:\n\n" + to_markdown(pd.DataFrame(tests), 4) + "\n"
-            if tests else "")
+    tests = welch_tests(table)
+    t_md = ("\nStudent's (Welch's) t-test between the models' per-seed SRCCs:\n\n" + to_markdown(tests, 4) + "\n"
+            if len(tests) else "")
     return ("\n## Repeated runs (GFIQA VI-C protocol)\n\n"
             "The same config trained again with other seeds (`python benchmarks/train_defaults.py --work DIR --models NAME "
             "--seeds 1 2`), each evaluated on the held-out people; `median` rows are what the papers report "
@@ -275,8 +282,6 @@ def seeds_md(results: Path) -> str:
 def seed_table(models, seeds, work: Path, train_labels: Path, test_labels: Path, results: Path):
     """Train each model again with every seed, evaluate on the held-out people; ``results/seeds.csv`` + median rows."""
     import pandas as pd  # noqa: PLC0415
-
-    from core.evaluate import compare_runs  # noqa: PLC0415
 
     rows = []
     for name in models:
@@ -296,10 +301,7 @@ def seed_table(models, seeds, work: Path, train_labels: Path, test_labels: Path,
     spread = table.groupby("model", sort=False).srcc.agg(lambda v: v.max() - v.min())
     med["srcc_range"] = med.model.map(spread).round(4)
     out = pd.concat([table, med], ignore_index=True)
-    names = list(table.model.unique())
-    for a, b in zip(names, names[1:]):  # Welch's t-test between neighbouring models' SRCCs
-        r = compare_runs(table[table.model == a].srcc, table[table.model == b].srcc)
-        print(f"{a} vs {b}: median SRCC {r.median_a:.3f} vs {r.median_b:.3f}, t {r.t:.2f}, p {r.p_value:.3g}")
+    print(welch_tests(table).round(4).to_string(index=False))
     out.to_csv(results / "seeds.csv", index=False)
     print(out.to_string(index=False))
     return out

@@ -145,3 +145,26 @@ def test_ship_keeps_the_committed_bytes_of_an_equal_checkpoint(tmp_path):
         next(m.parameters()).add_(1e-3)
     d = save_checkpoint(m, tmp_path / "d.safetensors", extra={"test": {"srcc": 0.5}})
     assert not same_checkpoint(a, d) and not same_checkpoint(a, tmp_path / "missing.safetensors")
+
+
+def test_repeated_runs_section_tests_every_pair_of_models(tmp_path):
+    """docs/comparison.md's GFIQA VI-C section: Welch's t between every two models with >= 2 runs, medians skipped."""
+    import pandas as pd
+    from scipy.stats import ttest_ind
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from train_defaults import seeds_md, welch_tests
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    a, b, c = [0.78, 0.79, 0.74], [0.67, 0.63, 0.68], [0.40, 0.49, 0.45]
+    rows = [{"model": m, "seed": i, "srcc": v, "plcc": v, "rmse": 0.1} for m, vs in (("a", a), ("b", b), ("c", c), ("d", [0.5]))
+            for i, v in enumerate(vs)] + [{"model": "a", "seed": "median", "srcc": 0.78, "plcc": 0.78, "rmse": 0.1}]
+    t = welch_tests(pd.DataFrame(rows))
+    assert list(zip(t["model A"], t["model B"])) == [("a", "b"), ("a", "c"), ("b", "c")]  # "d" has one run: no test
+    assert t["Welch t"].iloc[1] == pytest.approx(ttest_ind(a, c, equal_var=False).statistic)
+    assert t["median SRCC B"].iloc[2] == pytest.approx(0.45) and t["runs"].iloc[0] == "3 / 3"
+    pd.DataFrame(rows).to_csv(tmp_path / "seeds.csv", index=False)
+    md = seeds_md(tmp_path)
+    assert "| a | b | 3 / 3 |" in md and "nan" not in md
+    assert seeds_md(tmp_path / "none") == ""
