@@ -65,7 +65,22 @@ GENERATOR_NOTE = """- Generator: the frozen StyleGAN2 (`lite`: 256 px, narrow) i
 """
 
 
-def card(name: str, run: Path, metrics: dict, train_labels: Path) -> str:
+def seeds_line(name: str, results: Path) -> str:
+    """The card's repeated-runs line from ``results/seeds.csv`` ('' when the model has no repeated runs)."""
+    import pandas as pd  # noqa: PLC0415
+
+    path = results / "seeds.csv"
+    if not path.is_file():
+        return ""
+    t = pd.read_csv(path)
+    runs, med = t[(t.model == name) & (t.seed.astype(str) != "median")], t[(t.model == name) & (t.seed.astype(str) == "median")]
+    if len(runs) < 2 or med.empty:
+        return ""
+    return (f"- Repeated runs (seeds {', '.join(runs.seed.astype(str))}; `benchmarks/results/defaults/seeds.csv`): held-out SRCC "
+            f"{' / '.join(f'{v:.3f}' for v in runs.srcc)}, median {med.srcc.iloc[0]:.3f} (range {med.srcc_range.iloc[0]:.3f}).\n")
+
+
+def card(name: str, run: Path, metrics: dict, train_labels: Path, results: Path | None = None) -> str:
     meta = json.loads((run / f"{name}.json").read_text())
     import pandas as pd  # noqa: PLC0415
 
@@ -98,7 +113,7 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path) -> str:
 - Test (people no shipped model saw, `faceiqa data build ... {' '.join(HELDOUT_BUILD)}`, {metrics['n']} images):
   SRCC {metrics['srcc']:.3f}, KRCC {metrics['krcc']:.3f}, PLCC {metrics['plcc']:.3f}, RMSE {metrics['rmse']:.3f}
   (`benchmarks/results/defaults/{name}.json`).
-- Reproduce: `python benchmarks/train_defaults.py --work DIR --models {name}`.
+{seeds_line(name, results) if results else ""}- Reproduce: `python benchmarks/train_defaults.py --work DIR --models {name}`.
 {GENERATOR_NOTE if name == "stylegan-iqa" else ""}- Use: perceptual face quality on aligned crops; trained on LFW / UTKFace / deepface photos only, so GFIQA-20k / CGFIQA-40k users
   should retrain with `configs/train/{name}/gfiqa-20k.yaml` (or cgfiqa-40k) for human-opinion scores.
 {DOMAIN_NOTES.get(name, "")}"""
@@ -180,7 +195,7 @@ def main() -> None:
             else:
                 os.replace(fresh, target)
                 os.replace(fresh.with_suffix(".json"), target.with_suffix(".json"))  # save_checkpoint wrote both
-            (ROOT / "assets" / "models" / f"{name}.md").write_text(card(name, run, m, train_labels))
+            (ROOT / "assets" / "models" / f"{name}.md").write_text(card(name, run, m, train_labels, results))
             print(f"shipped assets/models/{name}.safetensors")
     if args.seeds:
         seed_table(args.models, args.seeds, work, train_labels, test_labels, results)

@@ -168,3 +168,16 @@ def test_repeated_runs_section_tests_every_pair_of_models(tmp_path):
     md = seeds_md(tmp_path)
     assert "| a | b | 3 / 3 |" in md and "nan" not in md
     assert seeds_md(tmp_path / "none") == ""
+
+
+def test_cards_quote_the_repeated_runs_table():
+    """Each seed model's card carries the seeds.csv line `train_defaults.py --ship` writes (no stale copy)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from train_defaults import seeds_line
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    for name in SEED_MODELS:
+        line = seeds_line(name, REPO / "benchmarks" / "results" / "defaults")
+        assert line.startswith("- Repeated runs (seeds 0, 1, 2;") and "median" in line, (name, line)
+        assert line in (REPO / "assets" / "models" / f"{name}.md").read_text(), name
