@@ -65,6 +65,12 @@ GENERATOR_NOTE = """- Generator: the frozen StyleGAN2 (`lite`: 256 px, narrow) i
 """
 
 
+def runs_and_medians(table):
+    """``seeds.csv`` split into its per-seed rows and its ``median`` rows."""
+    is_median = table.seed.astype(str) == "median"
+    return table[~is_median], table[is_median]
+
+
 def seeds_line(name: str, results: Path) -> str:
     """The card's repeated-runs line from ``results/seeds.csv`` ('' when the model has no repeated runs)."""
     import pandas as pd  # noqa: PLC0415
@@ -72,8 +78,8 @@ def seeds_line(name: str, results: Path) -> str:
     path = results / "seeds.csv"
     if not path.is_file():
         return ""
-    t = pd.read_csv(path)
-    runs, med = t[(t.model == name) & (t.seed.astype(str) != "median")], t[(t.model == name) & (t.seed.astype(str) == "median")]
+    runs, med = runs_and_medians(pd.read_csv(path))
+    runs, med = runs[runs.model == name], med[med.model == name]
     if len(runs) < 2 or med.empty:
         return ""
     return (f"- Repeated runs (seeds {', '.join(runs.seed.astype(str))}; `benchmarks/results/defaults/seeds.csv`): held-out SRCC "
@@ -263,7 +269,7 @@ def welch_tests(runs):
 
     from core.evaluate import compare_runs  # noqa: PLC0415
 
-    runs = runs[runs.seed.astype(str) != "median"]
+    runs = runs_and_medians(runs)[0]
     names, rows = list(runs.model.unique()), []
     for i, a in enumerate(names):
         for b in names[i + 1:]:

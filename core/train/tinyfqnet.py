@@ -121,16 +121,17 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
         losses = []
         for s in tqdm(range(0, len(order), cfg.batch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
             b = order[s : s + cfg.batch]
-            x = x_tr[b].to(device).float() / 255.0
             flip = torch.from_numpy(g.random(len(b)) < 0.5).to(device)
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-            pred_b, y_b = model({"aligned": x}), y_tr[b].to(device)
+
+            def images(rows: np.ndarray) -> torch.Tensor:  # uint8 crops -> [0, 1], this batch's flips
+                x = x_tr[rows].to(device).float() / 255.0
+                return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+            pred_b, y_b = model({"aligned": images(b)}), y_tr[b].to(device)
             loss = torch.mean((pred_b - y_b) ** 2)  # Eq. 2
             if siblings is not None:  # another copy of the same photo: its label difference is the damage alone
                 s_idx = siblings[b, g.integers(0, siblings.shape[1], len(b))]
-                xs = x_tr[s_idx].to(device).float() / 255.0
-                xs = torch.where(flip[:, None, None, None], xs.flip(-1), xs)
-                loss = loss + cfg.pair_weight * pair_contrast_loss(pred_b, model({"aligned": xs}), y_b, y_tr[s_idx].to(device))
+                loss = loss + cfg.pair_weight * pair_contrast_loss(pred_b, model({"aligned": images(s_idx)}), y_b, y_tr[s_idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
