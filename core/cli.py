@@ -194,17 +194,17 @@ def _cmd_train_tinyfqnet(args) -> int:
 
     from .build import identity_split  # noqa: PLC0415
     from .io import iter_image_paths  # noqa: PLC0415
-    from .recognition import LabelConfig, build_recognition_labels  # noqa: PLC0415
-    from .train.tinyfqnet import PRESETS, train_tinyfqnet  # noqa: PLC0415
+    from .recognition import DamageConfig, LabelConfig, build_damage_pairs, build_recognition_labels  # noqa: PLC0415
+    from .train.tinyfqnet import PRESETS, damage_tensors, train_tinyfqnet  # noqa: PLC0415
 
     raw: dict = {}
-    if args.config:  # configs/train/tinyfqnet/*.yaml: preset + checked overrides (train: ..., labels: ...)
+    if args.config:  # configs/train/tinyfqnet/*.yaml: preset + checked overrides (train: ..., labels: ..., damage: ...)
         import yaml  # noqa: PLC0415
 
         raw = yaml.safe_load(Path(args.config).read_text()) or {}
         if raw.get("model", "tinyfqnet") != "tinyfqnet":
             raise FaceIQAError(f"{args.config} trains {raw.get('model')!r}, not tinyfqnet")
-        for section, cls in (("train", PRESETS["paper"]), ("labels", LabelConfig())):
+        for section, cls in (("train", PRESETS["paper"]), ("labels", LabelConfig()), ("damage", DamageConfig())):
             bad = sorted(set(raw.get(section) or {}) - {f.name for f in fields(cls)})
             if bad:
                 raise FaceIQAError(f"{args.config}: unknown {section} keys {bad}")
@@ -223,7 +223,14 @@ def _cmd_train_tinyfqnet(args) -> int:
     print(f"labels: {len(labels)} faces of {labels.identity.nunique()} identities ({len(train)} train, {len(val)} val)")
     cfg = replace(PRESETS[raw.get("preset", args.preset)], **(raw.get("train") or {}))
     cfg = replace(cfg, **({"epochs": args.epochs} if args.epochs else {}))
-    _, hist = train_tinyfqnet(train, val, out, cfg)
+    pairs = None
+    if cfg.rank_weight > 0:  # the ranking term's (clean, heavily damaged) pairs: training people's photos only
+        photos_tr = train.loc[train.degradation == "clean", ["path", "identity"]]
+        table = build_damage_pairs(photos_tr.path, photos_tr.identity, out / "damage_pairs.parquet",
+                                   DamageConfig(**(raw.get("damage") or {})), workers=args.workers)
+        print(f"damage pairs: {len(table)} ({', '.join(sorted(set(table.degradation)))})")
+        pairs = damage_tensors(table)
+    _, hist = train_tinyfqnet(train, val, out, cfg, damage_pairs=pairs)
     best = hist.loc[hist.val_srcc.idxmax()]
     print(f"{out / 'tinyfqnet.safetensors'}: best epoch {int(best.epoch)}, val SRCC {best.val_srcc:.4f}")
     return 0

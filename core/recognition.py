@@ -142,8 +142,6 @@ def build_recognition_labels(photos, identities, out: str | os.PathLike, cfg: La
     Resumable: photos already in ``out`` are skipped; the file is rewritten atomically every
     chunk. Returns the table with a ``quality`` column (cos to the clean-photo centre).
     """
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
     cfg = cfg or LabelConfig()
     out = Path(out)
     photos = [str(p) for p in photos]
@@ -162,41 +160,139 @@ def build_recognition_labels(photos, identities, out: str | os.PathLike, cfg: La
         ps = [ps[i] for i in sorted(rng.permutation(len(ps))[: cfg.max_per_identity])]
         jobs += [(p, y) for p in ps]
     done = pd.read_parquet(out) if out.is_file() else None
-    if done is not None and len(done):
-        copies = done[done["degradation"] != "no_face"].groupby("path").size()
-        if len(copies) and (copies != cfg.variants + 1).any():
-            from .errors import FaceIQAError  # noqa: PLC0415
+    _check_copies(done, cfg.variants + 1, out)
+    todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
+    table = _resumable_stage(todo, _label_photo, out, done, "recognition labels", workers, progress,
+                             {"degradation": "no_face", "level": -1, "feature": None, "crop": None})
+    if table.empty:
+        table = pd.DataFrame(columns=["path", "identity", "degradation", "level", "feature", "crop"])
+    return add_quality(table)
 
-            raise FaceIQAError(f"{out} holds {int(copies.max()) - 1} degraded copies per photo, this run asks for "
-                               f"{cfg.variants}: resuming would mix two label tables - use another --out or delete it")
+
+def _check_copies(done: pd.DataFrame | None, rows: int, out: Path, clean_row: bool = True) -> None:
+    """Refuse to resume into a table with another number of rows per photo (never a silent mix of two tables).
+
+    ``rows``: the rows this run writes per photo; ``clean_row``: one of them is the clean photo (label tables).
+    """
+    if done is None or not len(done):
+        return
+    have = done[done["degradation"] != "no_face"].groupby("path").size()
+    if len(have) and (have != rows).any():
+        from .errors import FaceIQAError  # noqa: PLC0415
+
+        k = int(clean_row)
+        raise FaceIQAError(f"{out} holds {int(have.max()) - k} degraded copies per photo, this run asks for "
+                           f"{rows - k}: resuming would mix two tables - use another --out or delete it")
+
+
+def _resumable_stage(todo: list[tuple], worker, out: Path, done: pd.DataFrame | None, desc: str, workers: int,
+                     progress: bool, no_face: dict) -> pd.DataFrame:
+    """Run ``worker`` over jobs ``(path, identity, ...)`` not yet in ``out``; Parquet rewritten atomically per chunk.
+
+    Photos without a detectable face get one ``no_face`` row so a rerun does not redo them.
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
     have = set(done["path"]) if done is not None else set()
-    todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs) if p not in have]
+    todo = [j for j in todo if j[0] not in have]
     tables = [done] if done is not None else []
     chunk = 64
-    bar = tqdm(total=len(todo), desc="recognition labels", disable=not progress)
+    bar = tqdm(total=len(todo), desc=desc, disable=not progress)
     ex = process_pool(workers) if workers > 1 else None
     try:
         for start in range(0, len(todo), chunk):
             part = todo[start : start + chunk]
-            results = list(ex.map(_label_photo, part)) if ex else [_label_photo(j) for j in part]
+            results = list(ex.map(worker, part)) if ex else [worker(j) for j in part]
             rows = [r for rs in results for r in rs]
-            # photos without a detectable face still get a marker row so a rerun does not redo them
-            rows += [{"path": j[0], "identity": j[1], "degradation": "no_face", "level": -1, "feature": None, "crop": None}
-                     for j, rs in zip(part, results) if not rs]
-            tables.append(pd.DataFrame(rows))
-            table = pd.concat(tables, ignore_index=True)
-            tables = [table]
+            rows += [{"path": j[0], "identity": j[1], **no_face} for j, rs in zip(part, results) if not rs]
+            tables = [pd.concat([*tables, pd.DataFrame(rows)], ignore_index=True)]
             tmp = out.with_name(out.name + ".tmp")
             out.parent.mkdir(parents=True, exist_ok=True)
-            table.drop(columns=["quality"], errors="ignore").to_parquet(tmp, index=False)
+            tables[0].drop(columns=["quality"], errors="ignore").to_parquet(tmp, index=False)
             os.replace(tmp, out)
             bar.update(len(part))
     finally:
         bar.close()
         if ex:
             ex.shutdown()
-    table = tables[0] if tables else pd.DataFrame(columns=["path", "identity", "degradation", "level", "feature", "crop"])
-    return add_quality(table)
+    return tables[0] if tables else pd.DataFrame()
+
+
+
+# ----------------------------------------------------------------------------- damage-pair stage
+@dataclass
+class DamageConfig:
+    """Heavily damaged copies of each training photo for tinyFQnet's ranking term (not labelled by Eq. 1)."""
+
+    copies: int = 4  # damaged copies per photo
+    kinds: tuple[str, ...] = ("jpeg", "webp", "any")  # each copy draws one: a data-engine type, or "any" (a random type)
+    min_level: int = 3  # levels min_level..5
+    crop: int = 64
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from .degrade import TYPES  # noqa: PLC0415
+
+        self.kinds = tuple(self.kinds)
+        unknown = sorted(set(self.kinds) - {*TYPES, "any"})
+        if unknown or not self.kinds:
+            raise ValueError(f"damage kinds must be data-engine types ({', '.join(TYPES)}) or 'any'; got {list(self.kinds)}")
+        if not 1 <= self.min_level <= 5 or self.copies < 1:
+            raise ValueError(f"min_level must be 1..5 and copies >= 1, got {self.min_level}, {self.copies}")
+
+
+def _damage_photo(args) -> list[dict]:
+    from .degrade import TYPES, degrade  # noqa: PLC0415
+    from .errors import InvalidImageError  # noqa: PLC0415
+    from .faces import FaceDetector  # noqa: PLC0415
+    from .faces.align import align_arcface  # noqa: PLC0415
+    from .io import load_image  # noqa: PLC0415
+
+    path, identity, cfg, seed = args
+    try:
+        rgb = load_image(path)
+    except InvalidImageError:
+        return []
+    faces = FaceDetector(detector="hog", fallback="none").detect(rgb)
+    if not faces:
+        return []
+    clean = _png(align_arcface(rgb, faces[0], cfg.crop).image)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(cfg.copies):  # the whole photo is damaged, then aligned with the clean photo's face (as a user's photo)
+        kind, level = str(rng.choice(cfg.kinds)), int(rng.integers(cfg.min_level, 6))
+        kind = str(rng.choice(TYPES)) if kind == "any" else kind
+        img = degrade(rgb, kind, level, seed=int(rng.integers(2**31)))[0]
+        rows.append({"path": str(path), "identity": identity, "degradation": kind, "level": level, "clean": clean,
+                     "damaged": _png(align_arcface(img, faces[0], cfg.crop).image)})
+    return rows
+
+
+def build_damage_pairs(photos, identities, out: str | os.PathLike, cfg: DamageConfig | None = None, workers: int = 1,
+                       progress: bool = True) -> pd.DataFrame:
+    """Pipeline stage: (clean, heavily damaged) crop pairs of each photo -> Parquet (resumable like the labels).
+
+    Columns: path, identity, degradation, level, clean, damaged (PNG bytes); photos without a face are dropped.
+    """
+    cfg = cfg or DamageConfig()
+    out = Path(out)
+    jobs = sorted({(str(p), str(y)) for p, y in zip(photos, identities)})
+    done = pd.read_parquet(out) if out.is_file() else None
+    _check_copies(done, cfg.copies, out, clean_row=False)
+    if done is not None and len(done):
+        from .degrade import TYPES  # noqa: PLC0415
+
+        kinds = set(done.loc[done["degradation"] != "no_face", "degradation"])
+        if not kinds <= (set(TYPES) if "any" in cfg.kinds else set(cfg.kinds)):
+            from .errors import FaceIQAError  # noqa: PLC0415
+
+            raise FaceIQAError(f"{out} holds {sorted(kinds)} copies, this run asks for {list(cfg.kinds)}: use another --out or delete it")
+    todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
+    table = _resumable_stage(todo, _damage_photo, out, done, "damage pairs", workers, progress,
+                             {"degradation": "no_face", "level": -1, "clean": None, "damaged": None})
+    if table.empty:
+        return pd.DataFrame(columns=["path", "identity", "degradation", "level", "clean", "damaged"])
+    return table[table["degradation"] != "no_face"].reset_index(drop=True)
 
 
 def add_quality(table: pd.DataFrame) -> pd.DataFrame:

@@ -72,6 +72,7 @@ def test_tinyfqnet_run_file_errors_name_the_section(tmp_path, capsys):
     bad = tmp_path / "tfq.yaml"
     for text, msg in (("model: tinyfqnet\nlabels: {variant: 9}\n", "unknown labels keys ['variant']"),
                       ("model: tinyfqnet\ntrain: {epoch: 9}\n", "unknown train keys ['epoch']"),
+                      ("model: tinyfqnet\ndamage: {kind: [jpeg]}\n", "unknown damage keys ['kind']"),
                       ("model: ifqa\n", "trains 'ifqa', not tinyfqnet")):
         bad.write_text(text)
         assert main(["train", "tinyfqnet", str(tmp_path), "--config", str(bad), "--out", str(tmp_path / "run")]) == 1
