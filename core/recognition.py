@@ -103,22 +103,30 @@ def decode_crop(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def _label_photo(args) -> list[dict]:
-    from .degrade import TYPES, degrade  # noqa: PLC0415
+def _photo_and_face(path):
+    """(RGB photo, its largest HOG face) or None for an unreadable photo or one without a face."""
     from .errors import InvalidImageError  # noqa: PLC0415
-    from .faces import FaceDetector, face_embedding  # noqa: PLC0415
-    from .faces.align import align_arcface  # noqa: PLC0415
+    from .faces import FaceDetector  # noqa: PLC0415
     from .io import load_image  # noqa: PLC0415
 
-    path, identity, cfg, seed = args
     try:
         rgb = load_image(path)
     except InvalidImageError:
-        return []
+        return None
     faces = FaceDetector(detector="hog", fallback="none").detect(rgb)
-    if not faces:
+    return (rgb, faces[0]) if faces else None
+
+
+def _label_photo(args) -> list[dict]:
+    from .degrade import TYPES, degrade  # noqa: PLC0415
+    from .faces import face_embedding  # noqa: PLC0415
+    from .faces.align import align_arcface  # noqa: PLC0415
+
+    path, identity, cfg, seed = args
+    found = _photo_and_face(path)
+    if found is None:
         return []
-    face = faces[0]  # largest
+    rgb, face = found
     rng = np.random.default_rng(seed)
     rows = []
     for v in range(cfg.variants + 1):
@@ -243,20 +251,14 @@ class DamageConfig:
 
 def _damage_photo(args) -> list[dict]:
     from .degrade import TYPES, degrade  # noqa: PLC0415
-    from .errors import InvalidImageError  # noqa: PLC0415
-    from .faces import FaceDetector  # noqa: PLC0415
     from .faces.align import align_arcface  # noqa: PLC0415
-    from .io import load_image  # noqa: PLC0415
 
     path, identity, cfg, seed = args
-    try:
-        rgb = load_image(path)
-    except InvalidImageError:
+    found = _photo_and_face(path)
+    if found is None:
         return []
-    faces = FaceDetector(detector="hog", fallback="none").detect(rgb)
-    if not faces:
-        return []
-    clean = _png(align_arcface(rgb, faces[0], cfg.crop).image)
+    rgb, face = found
+    clean = _png(align_arcface(rgb, face, cfg.crop).image)
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(cfg.copies):  # the whole photo is damaged, then aligned with the clean photo's face (as a user's photo)
@@ -264,7 +266,7 @@ def _damage_photo(args) -> list[dict]:
         kind = str(rng.choice(TYPES)) if kind == "any" else kind
         img = degrade(rgb, kind, level, seed=int(rng.integers(2**31)))[0]
         rows.append({"path": str(path), "identity": identity, "degradation": kind, "level": level, "clean": clean,
-                     "damaged": _png(align_arcface(img, faces[0], cfg.crop).image)})
+                     "damaged": _png(align_arcface(img, face, cfg.crop).image)})
     return rows
 
 
