@@ -226,7 +226,6 @@ def _resumable_stage(todo: list[tuple], worker, out: Path, done: pd.DataFrame | 
     return tables[0] if tables else pd.DataFrame()
 
 
-
 # ----------------------------------------------------------------------------- damage-pair stage
 @dataclass
 class DamageConfig:
