@@ -135,24 +135,21 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
             b = order[s : s + cfg.batch]
             flip = torch.from_numpy(g.random(len(b)) < 0.5).to(device)
 
-            def images_of(crops: torch.Tensor, rows: np.ndarray, flip: torch.Tensor) -> torch.Tensor:  # uint8 -> [0, 1], flipped
+            def images(crops: torch.Tensor, rows: np.ndarray) -> torch.Tensor:  # uint8 -> [0, 1], this step's flips
                 x = crops[rows].to(device).float() / 255.0
                 return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
-            def images(rows: np.ndarray) -> torch.Tensor:
-                return images_of(x_tr, rows, flip)
-
-            pred_b, y_b = model({"aligned": images(b)}), y_tr[b].to(device)
+            pred_b, y_b = model({"aligned": images(x_tr, b)}), y_tr[b].to(device)
             loss = torch.mean((pred_b - y_b) ** 2)  # Eq. 2
             if siblings is not None:  # another copy of the same photo: its label difference is the damage alone
                 s_idx = siblings[b, g.integers(0, siblings.shape[1], len(b))]
-                loss = loss + cfg.pair_weight * pair_contrast_loss(pred_b, model({"aligned": images(s_idx)}), y_b, y_tr[s_idx].to(device))
+                loss = loss + cfg.pair_weight * pair_contrast_loss(pred_b, model({"aligned": images(x_tr, s_idx)}), y_b, y_tr[s_idx].to(device))
             if damage_pairs is not None and cfg.rank_weight > 0:  # a clean crop above its heavily damaged copy
                 # both halves in one forward: BatchNorm (train mode) must not normalise a batch of only damaged crops
                 # on its own statistics - that hides the damage (measured: after training on 380 JPEG/WebP pairs
                 # fed in separate forwards, eval mode ranked 50 % of the JPEG ones; in one forward 87 %)
                 r = g.integers(0, len(damage_pairs[0]), len(b))
-                both = torch.cat([images_of(damage_pairs[0], r, flip), images_of(damage_pairs[1], r, flip)])
+                both = torch.cat([images(damage_pairs[0], r), images(damage_pairs[1], r)])
                 loss = loss + cfg.rank_weight * damage_rank_loss(*model({"aligned": both}).split(len(b)), cfg.rank_margin)
             opt.zero_grad()
             loss.backward()
