@@ -12,7 +12,8 @@ momentum 0.9, wd 1e-4, constant lr, 25 epochs). Reported: the share of *unseen* 
 
 Measured (Nov 27 2026, 2 CPU cores, ~4 min): quality 5 / 8 / 10 / 15 / 25 -> 98 / 93 / 93 / 95 / 85 % of
 323 held-out pairs (45-75 per quality). The
-network can see the blocking; the regression on Eq. 1 labels does not pick it up (see
+network can see the blocking; the regression on Eq. 1 labels alone did not pick it up, which is why
+`faceiqa train tinyfqnet` now starts with this very objective on damage pairs (`pretrain_epochs`; see
 assets/models/tinyfqnet.md).
 """
 from __future__ import annotations

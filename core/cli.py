@@ -224,7 +224,7 @@ def _cmd_train_tinyfqnet(args) -> int:
     cfg = replace(PRESETS[raw.get("preset", args.preset)], **(raw.get("train") or {}))
     cfg = replace(cfg, **({"epochs": args.epochs} if args.epochs else {}))
     pairs = None
-    if cfg.rank_weight > 0:  # the ranking term's (clean, heavily damaged) pairs: training people's photos only
+    if cfg.rank_weight > 0 or cfg.pretrain_epochs > 0:  # damage pre-training and the ranking term's (clean, heavily damaged) pairs: training people's photos only
         photos_tr = train.loc[train.degradation == "clean", ["path", "identity"]]
         table = build_damage_pairs(photos_tr.path, photos_tr.identity, out / "damage_pairs.parquet",
                                    DamageConfig(**(raw.get("damage") or {})), workers=args.workers)

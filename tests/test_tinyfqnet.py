@@ -201,6 +201,44 @@ def test_ranking_pairs_share_one_forward(tmp_path, monkeypatch):
     assert sizes == [8, 8, 16] * 2  # 16 rows, batch 8: two steps of batch, siblings, clean + damaged at once
 
 
+def test_damage_pretraining_learns_the_damage_and_resumes(tmp_path, monkeypatch):
+    """Damage pre-training turns Table I into a clean-vs-damaged classifier (here: 8x8 blocking, JPEG's signature,
+    on random textures of unseen pairs), writes ``pretrained.safetensors`` and a resumed run loads it instead of
+    pre-training again; asking for it without pairs is a clear error."""
+    import numpy as np
+    import pandas as pd
+
+    import core.train.tinyfqnet as tq
+    from core.models.tinyfqnet import TinyFQNetQuality
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randint(0, 255, (160, 3, 64, 64), generator=g).to(torch.uint8)
+    blocky = torch.nn.functional.interpolate(clean.float().reshape(-1, 3, 8, 8, 8, 8).mean((3, 5)), scale_factor=8)
+    damaged = blocky.round().clamp(0, 255).to(torch.uint8)  # every 8x8 block flattened to its mean
+    cfg = tq.TinyFQTrainConfig(pretrain_epochs=15, batch=32, device="cpu")
+    torch.manual_seed(0)
+    model = TinyFQNetQuality()
+    losses = tq.pretrain_on_damage(model, (clean[:128], damaged[:128]), cfg, "cpu", progress=False)
+    assert len(losses) == 15 and losses[-1] < losses[0]
+    unseen = (tq.predict(model, clean[128:]) > tq.predict(model, damaged[128:])).mean()
+    assert unseen >= 0.9, unseen
+
+    with pytest.raises(ValueError, match="pretrain_epochs > 0 needs damage_pairs"):
+        tq.train_tinyfqnet(pd.DataFrame(), pd.DataFrame(), tmp_path / "none", cfg, progress=False)
+    calls = []
+    monkeypatch.setattr(tq, "pretrain_on_damage", lambda *a, **k: calls.append(1) or [0.5])
+    out = tmp_path / "run"
+    out.mkdir()
+    m1 = TinyFQNetQuality()
+    tq._pretrained(m1, (clean, damaged), cfg, out, "cpu", False)
+    assert calls == [1] and (out / "pretrained.safetensors").is_file()
+    m2 = TinyFQNetQuality()
+    tq._pretrained(m2, (clean, damaged), cfg, out, "cpu", False)  # resumed: loaded, not pre-trained again
+    assert calls == [1]
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert np.isfinite(tq.predict(m2, clean[:4])).all()
+
+
 @pytest.mark.data
 def test_damage_pairs_stage_resumes_and_refuses_a_mix(shared_data, tmp_path):
     from core.errors import FaceIQAError
@@ -296,7 +334,7 @@ def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
 @pytest.mark.slow
 def test_shipped_tinyfqnet_prefers_intact_faces_of_unseen_people(shared_data):
     """The committed default (trained on LFW train identities) on held-out people: a face scores above its
-    blurred and noised copies (JPEG: see the comment below)."""
+    blurred, noised and JPEG-crushed copies."""
     import io as _io
     import random
 
@@ -337,10 +375,8 @@ def test_shipped_tinyfqnet_prefers_intact_faces_of_unseen_people(shared_data):
             wins[k] += scorer.score_faces(arr, [scorer.detector.detect(np.asarray(img))[0]])[0].score < face.score
         n += 1
     assert n >= 25
-    # measured on these 30 (Nov 26 2026, within-photo contrast term): blur 30/30, noise 29/30, JPEG q8 11/30 (was
-    # 98 % / 71 % / 40 % on 100 before it). JPEG is neither the labels' limit (every heavy-JPEG training copy has a
-    # lower Eq. 1 label) nor the network's (as a clean-vs-JPEG classifier it ranks q8 93 %, benchmarks/tinyfqnet_jpeg_probe.py):
-    # the regression ranks 48 % of its own heavy-JPEG training pairs; a ranking term on damaged pairs (rank_weight,
-    # Nov 27 2026) reached 60-65 % with a ~0 mean gap and was not shipped; what was tried: assets/models/tinyfqnet.md
+    # measured on these 30 (Nov 27 2026, damage pre-training + ranking hinge): blur 30/30, noise 29/30, JPEG q8 27/30
+    # (Eq. 2 + the contrast term alone, the previous default: 30 / 29 / 11 of 30 - the regression never learnt JPEG
+    # although every heavy-JPEG training copy has a lower Eq. 1 label; assets/models/tinyfqnet.md)
     assert wins["blur"] / n >= 0.9 and wins["noise"] / n >= 0.85, wins
-    assert wins["jpeg"] / n >= 0.2, wins
+    assert wins["jpeg"] / n >= 0.75, wins
