@@ -6,7 +6,8 @@ Photos: LFW people in the 20 % no shipped model trained on (identity split seed 
 photos), and the held-out deepface portraits (sharp, 440-2000 px; the same per-folder cut). Each photo is
 degraded as a whole (`core.evaluate.USER_DEGRADATIONS`: PIL blur radius 2, noise sigma 25, JPEG
 q8, and a blur scaled to the face - radius 2 x face width / 63 px, LFW's median face - so a 2000-px portrait
-gets the blur LFW's faces get, not a sub-pixel one), then every model scores the largest face with its own detector and alignment. Writes
+gets the blur LFW's faces get, not a sub-pixel one; and JPEG q8 of the photo shrunk so the face is 63 px wide,
+against that shrunk photo), then every model scores the largest face with its own detector and alignment. Writes
 ``benchmarks/results/defaults/user_photos.csv`` (per photo set, model and kind: faces, share where the
 sharp photo scores higher, mean and median gap) and prints it.
 """

@@ -145,7 +145,10 @@ def to_markdown(table: pd.DataFrame, digits: int = 4) -> str:
 
 #: a newcomer's degradations of a whole photo: (name, description)
 USER_DEGRADATIONS = {"blurred": "PIL Gaussian blur radius 2", "noised": "Gaussian noise sigma 25 (0..255)", "jpeg": "JPEG quality 8",
-                     "blurred_face_scaled": "PIL Gaussian blur radius 2 x face width / 63 px (the same blur relative to the face)"}
+                     "blurred_face_scaled": "PIL Gaussian blur radius 2 x face width / 63 px (the same blur relative to the face)",
+                     "jpeg_face_scaled": "JPEG quality 8 of the photo resized so the face is 63 px wide, against that resized photo"}
+#: the sharp version each kind is compared with (default: the photo itself)
+USER_REFERENCE = {"jpeg_face_scaled": "sharp_face_scaled"}
 #: median width (px) of the default detector's face box on held-out LFW photos (measured, 40 photos): the face size
 #: a radius-2 blur was chosen on. A 2000-px portrait's face is ~4x wider, so radius 2 there is sub-pixel at any
 #: model's input (MS-SSIM of the 256-px aligned crops 0.984 vs LFW's 0.868).
@@ -155,7 +158,9 @@ LFW_FACE_PX = 63.0
 def user_degradations(image: np.ndarray, seed: int = 0, face_width: float | None = None) -> dict[str, np.ndarray]:
     """The sharp RGB photo and its :data:`USER_DEGRADATIONS` copies (whole photo, before alignment).
 
-    ``blurred_face_scaled`` is made only when ``face_width`` (px) is given: radius ``2 * face_width / LFW_FACE_PX``.
+    ``blurred_face_scaled`` is made only when ``face_width`` (px) is given: radius ``2 * face_width / LFW_FACE_PX``;
+    so are ``sharp_face_scaled`` (the photo shrunk by ``LFW_FACE_PX / face_width``, Lanczos; never enlarged) and
+    ``jpeg_face_scaled`` (that photo at JPEG quality 8): JPEG's 8x8 blocks then cover as much of the face as on LFW.
     """
     import io  # noqa: PLC0415
 
@@ -169,6 +174,11 @@ def user_degradations(image: np.ndarray, seed: int = 0, face_width: float | None
            "jpeg": np.asarray(Image.open(buf).convert("RGB"))}
     if face_width is not None:
         out["blurred_face_scaled"] = np.asarray(im.filter(ImageFilter.GaussianBlur(2.0 * face_width / LFW_FACE_PX)))
+        shrink = min(1.0, LFW_FACE_PX / face_width)
+        small = im.resize((max(1, round(im.width * shrink)), max(1, round(im.height * shrink))), Image.LANCZOS) if shrink < 1 else im
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=8)
+        out["sharp_face_scaled"], out["jpeg_face_scaled"] = np.asarray(small), np.asarray(Image.open(buf).convert("RGB"))
     return out
 
 
@@ -204,10 +214,11 @@ def sharp_vs_degraded(scorer, photos, kinds=tuple(USER_DEGRADATIONS)) -> pd.Data
 
     ``photos`` are RGB arrays; ``scorer`` a :class:`core.api.Scorer`. Summarise with
     ``df.groupby("kind").gap.agg(["count", lambda g: (g > 0).mean(), "mean"])``. The face width that
-    ``blurred_face_scaled`` scales by comes from the default detector (the same copies for every model).
+    the ``*_face_scaled`` kinds scale by comes from the default detector (the same copies for every model);
+    ``jpeg_face_scaled`` is compared with its own shrunk sharp photo (:data:`USER_REFERENCE`).
     """
     sizer = None
-    if "blurred_face_scaled" in kinds:
+    if any(k.endswith("_face_scaled") for k in kinds):
         from .faces import FaceDetector  # noqa: PLC0415
 
         sizer = FaceDetector()
@@ -219,11 +230,13 @@ def sharp_vs_degraded(scorer, photos, kinds=tuple(USER_DEGRADATIONS)) -> pd.Data
             width = max((f.box[2] - f.box[0] for f in found), default=None)
         versions = user_degradations(photo, seed=i, face_width=width)
         todo = [k for k in kinds if k in versions]
-        faces = {k: scorer.assess(versions[k], faces="largest").faces for k in ("sharp", *todo)}
+        refs = {USER_REFERENCE.get(k, "sharp") for k in todo}
+        faces = {k: scorer.assess(versions[k], faces="largest").faces for k in ("sharp", *sorted(refs - {"sharp"}), *todo)}
         if not faces["sharp"]:
             continue
-        sharp = faces["sharp"][0].score
         for k in todo:
-            if faces[k]:
+            ref = faces[USER_REFERENCE.get(k, "sharp")]
+            if faces[k] and ref:
+                sharp = ref[0].score
                 rows.append({"photo": i, "kind": k, "sharp": sharp, "degraded": faces[k][0].score, "gap": sharp - faces[k][0].score})
     return pd.DataFrame(rows, columns=["photo", "kind", "sharp", "degraded", "gap"])

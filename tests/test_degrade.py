@@ -216,3 +216,18 @@ def test_face_scaled_blur_is_the_lfw_blur_relative_to_the_face(astronaut):
 
     wide = user_degradations(astronaut, face_width=4 * LFW_FACE_PX)["blurred_face_scaled"]
     assert detail(wide) < 0.8 * detail(plain["blurred"]) < 0.8 * detail(astronaut)  # a 4x wider face: radius 8
+
+
+def test_face_scaled_jpeg_shrinks_the_photo_to_lfw_face_size_first(astronaut):
+    from core.evaluate import LFW_FACE_PX, USER_REFERENCE, user_degradations
+    from core.fr import blockiness
+
+    same = user_degradations(astronaut, face_width=LFW_FACE_PX)
+    assert np.array_equal(same["sharp_face_scaled"], astronaut) and np.array_equal(same["jpeg_face_scaled"], same["jpeg"])
+    small = user_degradations(astronaut, face_width=4 * LFW_FACE_PX)  # a 4x wider face: the photo shrinks 4x
+    h, w = astronaut.shape[:2]
+    assert small["sharp_face_scaled"].shape == small["jpeg_face_scaled"].shape == (round(h / 4), round(w / 4), 3)
+    assert blockiness(small["jpeg_face_scaled"]).item() > 1.5 > blockiness(small["sharp_face_scaled"]).item()
+    assert USER_REFERENCE["jpeg_face_scaled"] == "sharp_face_scaled"  # compared with the shrunk sharp photo
+    tiny = user_degradations(astronaut, face_width=LFW_FACE_PX / 2)  # never enlarged
+    assert tiny["sharp_face_scaled"].shape == astronaut.shape
