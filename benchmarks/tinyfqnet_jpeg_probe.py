@@ -91,8 +91,7 @@ def probe(clean, jpeg, qs, ids, epochs: int = 25, seed: int = 0):
             b = order[s : s + 64]
             x = torch.cat([c[b], j[b]])
             y = torch.cat([torch.ones(len(b)), torch.zeros(len(b))])
-            logit = net.fc(net.pool(net.features(x)).flatten(1)).squeeze(1)
-            loss = F.binary_cross_entropy_with_logits(logit, y)
+            loss = F.binary_cross_entropy_with_logits(net.logit(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -77,8 +77,12 @@ class TinyFQNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
+    def logit(self, x: torch.Tensor) -> torch.Tensor:
+        """The pre-sigmoid score, (B,)."""
+        return self.fc(self.pool(self.features(x)).flatten(1)).squeeze(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.fc(self.pool(self.features(x)).flatten(1))).squeeze(1)
+        return torch.sigmoid(self.logit(x))
 
 
 def count_macs(model: nn.Module, input_shape=(1, 3, 64, 64)) -> int:

@@ -100,6 +100,12 @@ def damage_rank_loss(pred_clean: torch.Tensor, pred_damaged: torch.Tensor, margi
     return torch.relu(margin - (pred_clean - pred_damaged)).mean()
 
 
+def flipped(x_uint8: torch.Tensor, flip: torch.Tensor, device) -> torch.Tensor:
+    """uint8 crops -> float [0, 1] on ``device``, mirrored where ``flip`` (bool, (B,)) is set."""
+    x = x_uint8.to(device).float() / 255.0
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
 def pretrain_on_damage(model: TinyFQNetQuality, pairs: tuple[torch.Tensor, torch.Tensor], cfg: TinyFQTrainConfig,
                        device: str, progress: bool = True) -> list[float]:
     """Damage pre-training: the same network as a clean-vs-damaged classifier on the damage pairs.
@@ -125,12 +131,10 @@ def pretrain_on_damage(model: TinyFQNetQuality, pairs: tuple[torch.Tensor, torch
         for s in tqdm(range(0, len(order), half), desc=f"damage pre-training {epoch + 1}/{cfg.pretrain_epochs}",
                       disable=not progress, leave=False):
             r = order[s : s + half]
-            x = torch.cat([pairs[0][r], pairs[1][r]]).to(device).float() / 255.0
             flip = torch.from_numpy(g.random(len(r)) < 0.5).to(device).repeat(2)
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            x = flipped(torch.cat([pairs[0][r], pairs[1][r]]), flip, device)
             y = torch.cat([torch.ones(len(r)), torch.zeros(len(r))]).to(device)
-            logit = net.fc(net.pool(net.features(x)).flatten(1)).squeeze(1)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net.logit(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -200,9 +204,8 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
             b = order[s : s + cfg.batch]
             flip = torch.from_numpy(g.random(len(b)) < 0.5).to(device)
 
-            def images(crops: torch.Tensor, rows: np.ndarray) -> torch.Tensor:  # uint8 -> [0, 1], this step's flips
-                x = crops[rows].to(device).float() / 255.0
-                return torch.where(flip[:, None, None, None], x.flip(-1), x)
+            def images(crops: torch.Tensor, rows: np.ndarray) -> torch.Tensor:  # this step's flips
+                return flipped(crops[rows], flip, device)
 
             pred_b, y_b = model({"aligned": images(x_tr, b)}), y_tr[b].to(device)
             loss = torch.mean((pred_b - y_b) ** 2)  # Eq. 2
