@@ -54,6 +54,7 @@ class BuildConfig:
     holdout: float = 0.2  # share of the source's identities held out (never trained on by the shipped models)
     holdout_seed: int = 0
     source_weight: float = 0.5  # share of the label scaled by the clean crop's absolute sharpness (0: relative labels only)
+    type_weights: dict[str, float] | None = None  # relative odds of each type in single-degradation copies (unnamed: 1)
 
 
 @dataclass
@@ -111,6 +112,25 @@ def _pick_sources(root: Path, cfg: BuildConfig, rng: np.random.Generator) -> lis
     return [chosen[i] for i in order]
 
 
+def type_probabilities(types: tuple[str, ...], weights: dict[str, float] | None) -> np.ndarray | None:
+    """Draw probabilities of ``types`` from relative ``weights`` (unnamed types weigh 1); None when uniform."""
+    if not weights:
+        return None
+    unknown = sorted(set(weights) - set(types))
+    if unknown:
+        raise FaceIQAError(f"type_weights names unknown degradation types {unknown}; known: {', '.join(types)}")
+    w = np.array([float(weights.get(t, 1.0)) for t in types])
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise FaceIQAError(f"type_weights must be finite, >= 0 and not all 0, got {weights}")
+    return w / w.sum()
+
+
+def draw_type(rng: np.random.Generator, types: tuple[str, ...], weights: dict[str, float] | None = None) -> str:
+    """One degradation type: uniform (the original draw, so unweighted builds keep their images) or by ``weights``."""
+    p = type_probabilities(types, weights)
+    return str(rng.choice(list(types)) if p is None else rng.choice(list(types), p=p))
+
+
 def _save(arr: np.ndarray, path: Path, fmt: str) -> np.ndarray:
     """Write (atomically) and return the pixels as they will be read back."""
     if not path.is_file():
@@ -132,6 +152,7 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
         raise FaceIQAError(f"identities must be 'all', 'train' or 'heldout', not {cfg.identities!r}")
     if not 0.0 <= cfg.source_weight <= 1.0:
         raise FaceIQAError(f"source_weight must be in 0..1, not {cfg.source_weight}")
+    type_probabilities(tuple(cfg.types), cfg.type_weights)  # fail before any work
     roots = [Path(p) for p in ([src] if isinstance(src, (str, os.PathLike)) else src)]
     out = Path(out)
     caps = cfg.max_sources if isinstance(cfg.max_sources, (tuple, list)) else (cfg.max_sources,) * len(roots)
@@ -190,7 +211,7 @@ def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool 
             if np.random.default_rng(s).random() < cfg.compose_prob:
                 arr, recs = random_composition(base, seed=s, types=cfg.types, levels=cfg.levels)
             else:
-                kind = str(np.random.default_rng(s + 1).choice(list(cfg.types)))
+                kind = draw_type(np.random.default_rng(s + 1), cfg.types, cfg.type_weights)
                 level = int(np.random.default_rng(s + 2).choice(list(cfg.levels)))
                 arr, rec = degrade(base, kind, level, seed=s)
                 recs = [rec]

@@ -61,13 +61,30 @@ def _source_caps(text: str | None) -> int | tuple[int, ...] | None:
     return caps[0] if len(caps) == 1 else caps  # build_benchmark checks one cap per folder
 
 
+def _type_weights(text: str | None) -> dict[str, float] | None:
+    """``jpeg=3,webp=2`` -> {"jpeg": 3.0, "webp": 2.0} (the build checks the names)."""
+    if not text:
+        return None
+    out = {}
+    for part in str(text).split(","):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise FaceIQAError(f"--type-weights wants type=weight pairs separated by commas (jpeg=3,webp=2), not {text!r}") from None
+        if not sep or not name.strip():
+            raise FaceIQAError(f"--type-weights wants type=weight pairs separated by commas (jpeg=3,webp=2), not {text!r}")
+    return out
+
+
 def _cmd_data_build(args) -> int:
     from .build import BuildConfig, build_benchmark  # noqa: PLC0415
 
     cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, photo_prob=args.photo_prob, seed=args.seed,
                       image_format=args.format, max_sources=_source_caps(args.max_sources), ladder=args.ladder,
                       max_per_identity=args.max_per_identity or None, size=args.size, identities=args.identities,
-                      holdout=args.holdout, holdout_seed=args.split_seed, source_weight=args.source_weight)
+                      holdout=args.holdout, holdout_seed=args.split_seed, source_weight=args.source_weight,
+                      type_weights=_type_weights(args.type_weights))
     labels, summary = build_benchmark(args.src, args.out, cfg, progress=not args.quiet)
     print(f"{args.out}: {summary.images} images from {summary.sources_used} faces "
           f"({summary.no_face} photos without a face, {summary.unreadable} unreadable); identities per split {summary.identities}")
@@ -373,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-sources", default=None, help="faces to use: one number, or one per source folder (300,100,40)")
     b.add_argument("--source-weight", type=float, default=0.5,
                    help="share of each label scaled by the clean crop's absolute sharpness (Crete blur); 0 = relative labels only")
+    b.add_argument("--type-weights", default=None, metavar="TYPE=W,...",
+                   help="relative odds of degradation types in single-degradation copies, others 1 (e.g. jpeg=3,webp=2)")
     b.add_argument("--max-per-identity", type=int, default=2, help="photos per person (0: all)")
     b.add_argument("--ladder", default=None, help="also write every face at levels 0..5 of this degradation")
     b.add_argument("--format", choices=("png", "jpg"), default="png")

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLES
-from core.build import BuildConfig, build_benchmark, identity_split
+from core.build import BuildConfig, build_benchmark, draw_type, identity_split, type_probabilities
 from core.cli import main
 from core.demographics import DEFAULT_WEIGHTS, GenderEstimator, parse_utkface_name, train_gender_estimator
 from core.errors import CheckpointError, FaceIQAError
@@ -74,6 +74,29 @@ def test_build_small_benchmark_then_score_and_stats(tmp_path, astronaut):
     pd.testing.assert_frame_equal(again, labels)
     with pytest.raises(FaceIQAError, match="unknown ladder"):
         build_benchmark(src, out, BuildConfig(ladder="sepia"), progress=False)
+
+
+def test_type_weights_change_the_mix_and_keep_unweighted_draws(tmp_path, capsys):
+    from core.degrade import TYPES
+
+    seeds = range(3000)
+    plain = [str(np.random.default_rng(s).choice(list(TYPES))) for s in seeds]
+    assert [draw_type(np.random.default_rng(s), TYPES) for s in seeds] == plain  # old builds keep their images
+    p = type_probabilities(TYPES, {"jpeg": 3, "webp": 2})
+    assert p.sum() == pytest.approx(1) and p[TYPES.index("jpeg")] == pytest.approx(3 / 18) and p[0] == pytest.approx(1 / 18)
+    drawn = pd.Series([draw_type(np.random.default_rng(s), TYPES, {"jpeg": 3, "webp": 2}) for s in seeds])
+    share = drawn.value_counts(normalize=True)
+    assert share["jpeg"] == pytest.approx(3 / 18, abs=0.02) and share["webp"] == pytest.approx(2 / 18, abs=0.02)
+    assert share["gaussian_blur"] == pytest.approx(1 / 18, abs=0.015)
+    only = {draw_type(np.random.default_rng(s), TYPES, {t: 0 for t in TYPES if t != "resize"}) for s in range(50)}
+    assert only == {"resize"}
+    for bad, msg in (({"sepia": 2}, "unknown degradation types"), ({"jpeg": -1}, ">= 0"), ({t: 0 for t in TYPES}, "not all 0")):
+        with pytest.raises(FaceIQAError, match=msg):
+            build_benchmark(tmp_path / "none", tmp_path / "out", BuildConfig(type_weights=bad), progress=False)
+    assert not (tmp_path / "out").exists()  # refused before any work
+    for text in ("jpeg", "jpeg=x", "=3"):
+        assert main(["data", "build", str(tmp_path), "--out", str(tmp_path / "o"), "--type-weights", text, "-q"]) != 0
+        assert "type=weight pairs" in capsys.readouterr().err
 
 
 def test_gender_estimator_roundtrip_and_unknown(tmp_path):

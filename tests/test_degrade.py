@@ -231,3 +231,32 @@ def test_face_scaled_jpeg_shrinks_the_photo_to_lfw_face_size_first(astronaut):
     assert USER_REFERENCE["jpeg_face_scaled"] == "sharp_face_scaled"  # compared with the shrunk sharp photo
     tiny = user_degradations(astronaut, face_width=LFW_FACE_PX / 2)  # never enlarged
     assert tiny["sharp_face_scaled"].shape == astronaut.shape
+
+
+def test_training_jpeg_copies_are_labelled_like_the_build(astronaut, astronaut_face):
+    """`IQATrainConfig.jpeg_copies`: whole-photo-like JPEG copies of clean crops, labelled with the build's formula."""
+    import pandas as pd
+
+    from core.faces import align_gfiqa
+    from core.fr import blockiness
+    from core.train.iqa import IQATrainConfig, jpeg_copies, train_iqa
+
+    crop = align_gfiqa(astronaut, astronaut_face, 128).image
+    x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float().div(255).repeat(3, 1, 1, 1)
+    mos = torch.tensor([0.8, 0.6, 0.4])
+    labels = {}
+    for q in (50, 18, 5):
+        xj, yj = jpeg_copies(x, mos, np.random.default_rng(0), shrink=(1.0, 1.0), qualities=(q,))
+        assert xj.shape == x.shape and xj.dtype == x.dtype and float(xj.min()) >= 0 and float(xj.max()) <= 1
+        ratio = yj / mos  # one copy per row, same pixels: the same fraction of each row's MOS
+        assert torch.allclose(ratio, ratio[0].expand(3), atol=1e-5) and 0 < float(ratio[0]) < 1
+        labels[q] = float(ratio[0])
+        if q == 5:  # unshrunk: the codec's 8-px grid is the crop's
+            assert float(blockiness(xj[:1], GFIQA_FACE_BOX)) > 1.5 * float(blockiness(x[:1], GFIQA_FACE_BOX))
+    assert labels[50] > labels[18] > labels[5]
+    a = jpeg_copies(x, mos, np.random.default_rng(3))
+    b = jpeg_copies(x, mos, np.random.default_rng(3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])  # seeded
+    with pytest.raises(ValueError, match="'degradation' column"):
+        train_iqa("stylegan-iqa", pd.DataFrame({"path": ["a.png"], "mos": [0.5]}), pd.DataFrame({"path": ["a.png"], "mos": [0.5]}),
+                  "/nonexistent/run", IQATrainConfig(jpeg_copies=2), progress=False)

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import save_checkpoint
 from ..metrics import plcc, srcc
+from ..tensors import resize_square
 from .state import load_state, save_state
 
 MOS_MODELS = ("stylegan-iqa", "dsl-fiqa", "resnet50-iqa")
@@ -57,6 +58,7 @@ class IQATrainConfig:
     tensorboard: bool = False  # also log to out_dir/tb (needs the tensorboard package)
     rank_weight: float = 0.0  # + pairwise ranking hinge in each batch (0: the paper's loss only)
     face_batches: bool = False  # batches hold every copy of a few source faces (needs a `source` column)
+    jpeg_copies: int = 0  # + this many on-the-fly JPEG copies of clean rows per batch, labelled like `faceiqa data build`
 
 
 #: the papers' hyper-parameters ("paper"), CPU-sized ones ("lite"), and a smoke-test size
@@ -162,6 +164,31 @@ def pairwise_rank_loss(pred: torch.Tensor, mos: torch.Tensor, min_gap: float = 0
     if not pairs.any():
         return pred.sum() * 0.0
     return F.relu(dm - dp)[pairs].mean()
+
+
+def jpeg_copies(x: torch.Tensor, mos: torch.Tensor, rng: np.random.Generator, shrink: tuple[float, float] = (1.0, 2.5),
+                qualities: tuple[int, ...] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """JPEG copies of clean aligned crops ``x`` (B, 3, S, S in 0..1) and their labels, made like a whole-photo JPEG.
+
+    Each crop is shrunk by a random factor in ``shrink`` (a photo whose face is smaller than the crop), compressed at a
+    quality of the ``jpeg`` levels (50..5; or of ``qualities``) and enlarged back, so the 8x8 blocks land 8-20 px apart as after alignment.
+    Label: the clean row's MOS x pseudo-MOS(copy, clean) on the face box x the blocking fidelity where the codec ran -
+    the build's formula, so a few hundred labelled JPEG faces per epoch instead of the handful a build holds.
+    """
+    from ..degrade import SPECS, _codec  # noqa: PLC0415
+    from ..fr import GFIQA_FACE_BOX, blocking_fidelity, pseudo_mos  # noqa: PLC0415
+
+    size = x.shape[-1]
+    copies, fidelity = [], []
+    for i in range(x.shape[0]):
+        small = resize_square(x[i : i + 1].float(), max(64, round(size / rng.uniform(*shrink))))
+        coded = _codec(small, "JPEG", int(rng.choice(qualities or SPECS["jpeg"].values)))
+        fidelity.append(blocking_fidelity(coded, small, GFIQA_FACE_BOX))
+        copies.append(F.interpolate(coded, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1))
+    out = torch.cat(copies).to(x.dtype)
+    with torch.no_grad():
+        labels = mos * pseudo_mos(out.float(), x.float(), GFIQA_FACE_BOX).to(mos) * torch.cat(fidelity).to(mos)
+    return out, labels
 
 
 def face_batch_order(sources, rng: np.random.Generator) -> np.ndarray:
@@ -283,6 +310,10 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
 
     if name not in MOS_MODELS:
         raise ValueError(f"train_iqa trains {MOS_MODELS}; use train_ifqa / train_tinyfqnet for {name!r}")
+    if cfg.face_batches and "source" not in train.columns:
+        raise ValueError("face_batches needs a 'source' column (the photo each copy was made from), as `faceiqa data build` writes")
+    if cfg.jpeg_copies and "degradation" not in train.columns:
+        raise ValueError("jpeg_copies needs a 'degradation' column ('clean' rows get the JPEG copies), as `faceiqa data build` writes")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
@@ -322,8 +353,7 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
     if name == "dsl-fiqa":
         model.freeze_degradation(True)
     step_fn = _LossModule(name, model, cfg.rank_weight)
-    if cfg.face_batches and "source" not in train.columns:
-        raise ValueError("face_batches needs a 'source' column (the photo each copy was made from), as `faceiqa data build` writes")
+    clean_tr = (train["degradation"] == "clean").to_numpy() if cfg.jpeg_copies else None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
 
@@ -344,8 +374,16 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
                 break
             x = x_tr[b].to(device).float() / 255.0
             lm = torch.from_numpy(lm_tr[b]).to(device) if lm_tr is not None else None
+            y = y_tr[b].to(device)
+            if cfg.jpeg_copies:  # own generator: the batch order and DSL's crops stay those of a run without copies
+                jrng = np.random.default_rng((cfg.seed, epoch, s, rank))
+                pick = np.flatnonzero(clean_tr[b])[: cfg.jpeg_copies]
+                if len(pick):
+                    xj, yj = jpeg_copies(x[pick], y[pick], jrng)
+                    x, y = torch.cat([x, xj]), torch.cat([y, yj])
+                    lm = torch.cat([lm, lm[pick]]) if lm is not None else None
             with torch.autocast("cuda", enabled=cfg.amp and device.startswith("cuda")):
-                loss = step_fn(x, lm, y_tr[b].to(device), rng)
+                loss = step_fn(x, lm, y, rng)
             opt.zero_grad()
             scaler.scale(loss).backward()
             scaler.step(opt)
