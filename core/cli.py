@@ -67,12 +67,12 @@ def _type_weights(text: str | None) -> dict[str, float] | None:
         return None
     out = {}
     for part in str(text).split(","):
-        name, sep, value = part.partition("=")
+        name, sep, value = (v.strip() for v in part.partition("="))
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value) if sep and name else None
         except ValueError:
-            raise FaceIQAError(f"--type-weights wants type=weight pairs separated by commas (jpeg=3,webp=2), not {text!r}") from None
-        if not sep or not name.strip():
+            out[name] = None
+        if out[name] is None:
             raise FaceIQAError(f"--type-weights wants type=weight pairs separated by commas (jpeg=3,webp=2), not {text!r}")
     return out
 
