@@ -120,7 +120,7 @@ def test_bundled_samples_score_sharp_first(name):
 #: the tolerance their run-to-run spread allows; StyleGAN-IQA (~25 min more) uses the same script. At a fixed thread
 #: count the runs are bit-exact: stop 11's weights (2 threads) were reproduced by this test to the 5th decimal
 #: (DSL-FIQA SRCC 0.66395, IFQA 0.24092, every epoch's val SRCC equal); the shipped ones (blocking labels, IFQA 10
-#: epochs, DSL-FIQA with 4 on-the-fly JPEG copies per batch since Nov 27 2026, ~13 min) have SRCC 0.6859 / 0.40362
+#: epochs, DSL-FIQA with 4 on-the-fly JPEG copies per batch since Nov 27 2026, ~21 min instead of ~11) have SRCC 0.6859 / 0.40362
 #: from the same script at 2 threads. Thread counts change the float sums:
 #: stop 10's IFQA, trained with 1 thread, got 0.417 vs 0.348 in a 2-thread CI run (its epoch is picked on 150
 #: validation images), DSL-FIQA 0.720 vs 0.709 - hence the margins.
