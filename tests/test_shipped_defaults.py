@@ -116,7 +116,7 @@ def test_bundled_samples_score_sharp_first(name):
             assert sharp > worse + 0.02, (name, kind, sharp, worse)
 
 
-#: re-trained from scratch in CI (~45 min together on 2 cores: DSL-FIQA ~11, IFQA 10 epochs ~25, two builds ~6) with
+#: re-trained from scratch in CI (~55 min together on 2 cores: DSL-FIQA ~21, IFQA 10 epochs ~25, two builds ~6) with
 #: the tolerance their run-to-run spread allows; StyleGAN-IQA (~25 min more) uses the same script. At a fixed thread
 #: count the runs are bit-exact: stop 11's weights (2 threads) were reproduced by this test to the 5th decimal
 #: (DSL-FIQA SRCC 0.66395, IFQA 0.24092, every epoch's val SRCC equal); the shipped ones (blocking labels, IFQA 10
