@@ -92,6 +92,16 @@ def source_identity(path: Path, root: Path) -> str:
     return path.parent.name if path.parent != root else path.stem
 
 
+def identity_cut(root, holdout: float = 0.2, split_seed: int = 0) -> list[tuple[Path, str, bool]]:
+    """(photo, identity, held out?) for every image under a source folder: the per-folder identity cut of
+    ``faceiqa data build --identities train | heldout`` (:func:`identity_split` with ``(1 - holdout, 0, holdout)``)."""
+    root = Path(root)
+    files = sorted(iter_image_paths([root]))
+    ident = {f: source_identity(f, root) for f in files}
+    split = identity_split(set(ident.values()), (1 - holdout, 0.0, holdout), seed=split_seed)
+    return [(f, ident[f], split[ident[f]] == "test") for f in files]
+
+
 def _pick_sources(root: Path, cfg: BuildConfig, rng: np.random.Generator) -> list[tuple[str, Path]]:
     """(identity, photo) pairs of one source folder: identity cut, per-person cap, shuffled with ``rng``."""
     paths = iter_image_paths([root])

@@ -108,7 +108,8 @@ def _disk_kernel(radius: float, device) -> torch.Tensor:
     return k / k.sum()
 
 
-def _codec(x: torch.Tensor, fmt: str, quality: int) -> torch.Tensor:
+def codec(x: torch.Tensor, fmt: str, quality: int) -> torch.Tensor:
+    """``x`` (B, 3, H, W in 0..1) encoded and decoded by PIL's ``fmt`` codec ("JPEG", "WEBP") at ``quality`` (8-bit round trip)."""
     from PIL import Image  # noqa: PLC0415
 
     out = []
@@ -177,7 +178,7 @@ def degrade_batch(
         small = F.interpolate(x, size=(sh, sw), mode="area")
         y = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
     elif kind in ("jpeg", "webp"):
-        y = _codec(x, "JPEG" if kind == "jpeg" else "WEBP", int(applied))
+        y = codec(x, "JPEG" if kind == "jpeg" else "WEBP", int(applied))
     elif kind in ("underexposure", "overexposure"):
         y = x * applied
     elif kind == "gamma":

@@ -192,14 +192,10 @@ def heldout_photos(root, n: int | None = None, seed: int = 5, holdout: float = 0
     import random  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    from .build import identity_split, source_identity  # noqa: PLC0415
-    from .io import iter_image_paths, load_image  # noqa: PLC0415
+    from .build import identity_cut  # noqa: PLC0415
+    from .io import load_image  # noqa: PLC0415
 
-    root = Path(root)
-    files = sorted(iter_image_paths([root]))
-    ident = {f: source_identity(f, root) for f in files}
-    split = identity_split(set(ident.values()), (1 - holdout, 0.0, holdout), seed=split_seed)
-    test = [f for f in files if split[ident[f]] == "test"]
+    test = [f for f, _, held_out in identity_cut(Path(root), holdout, split_seed) if held_out]
     random.Random(seed).shuffle(test)
     return [load_image(f) for f in test[:n]]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from .parallel import process_pool
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,6 +237,12 @@ class DamageConfig:
     min_level: int = 3  # levels min_level..5
     crop: int = 64
     seed: int = 0
+    #: each copy's photo is first enlarged by a random factor in [1, max_upscale] (Lanczos; 1 = never): the codec's
+    #: 8x8 / 16x16 blocks then cover less of the face, as in a large sharp photo, where JPEG shows at the 64-px input
+    #: as colour blotches rather than luma blocks; the clean crop of that copy is aligned from the same enlarged photo
+    max_upscale: float = 1.0
+    #: photos drawn from each extra folder of ``faceiqa train tinyfqnet --damage-photos`` (outside its held-out people)
+    extra_per_folder: int = 300
 
     def __post_init__(self) -> None:
         from .degrade import TYPES  # noqa: PLC0415
@@ -244,6 +251,8 @@ class DamageConfig:
         unknown = sorted(set(self.kinds) - {*TYPES, "any"})
         if unknown or not self.kinds:
             raise ValueError(f"damage kinds must be data-engine types ({', '.join(TYPES)}) or 'any'; got {list(self.kinds)}")
+        if not 1.0 <= self.max_upscale <= 8.0:
+            raise ValueError(f"damage max_upscale must be in [1, 8]; got {self.max_upscale}")
         if not 1 <= self.min_level <= 5 or self.copies < 1:
             raise ValueError(f"min_level must be 1..5 and copies >= 1, got {self.min_level}, {self.copies}")
 
@@ -263,17 +272,39 @@ def _damage_photo(args) -> list[dict]:
     for _ in range(cfg.copies):  # the whole photo is damaged, then aligned with the clean photo's face (as a user's photo)
         kind, level = str(rng.choice(cfg.kinds)), int(rng.integers(cfg.min_level, 6))
         kind = str(rng.choice(TYPES)) if kind == "any" else kind
-        img = degrade(rgb, kind, level, seed=int(rng.integers(2**31)))[0]
-        rows.append({"path": str(path), "identity": identity, "degradation": kind, "level": level, "clean": clean,
-                     "damaged": _png(align_arcface(img, face, cfg.crop).image)})
+        photo, at, sharp, scale = rgb, face, clean, 1.0
+        if cfg.max_upscale > 1:  # draws nothing otherwise: a run without it makes the same pairs as before
+            scale = float(rng.uniform(1.0, cfg.max_upscale))
+            photo, at = enlarged(rgb, face, scale)
+            sharp = _png(align_arcface(photo, at, cfg.crop).image)
+        img = degrade(photo, kind, level, seed=int(rng.integers(2**31)))[0]
+        rows.append({"path": str(path), "identity": identity, "degradation": kind, "level": level, "clean": sharp,
+                     "damaged": _png(align_arcface(img, at, cfg.crop).image), "upscale": round(scale, 3)})
     return rows
+
+
+def enlarged(rgb: np.ndarray, face, scale: float):
+    """The photo enlarged ``scale`` times (Lanczos) and the face moved with it (box and landmarks)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    big = np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS))
+    sx, sy = size[0] / w, size[1] / h
+    x1, y1, x2, y2 = face.box
+    # pixel centres: x_big + 0.5 = (x + 0.5) * s
+    moved = (face.landmarks + 0.5) * np.array([sx, sy], np.float32) - 0.5
+    return big, replace(face, box=(x1 * sx, y1 * sy, x2 * sx, y2 * sy), landmarks=moved.astype(np.float32))
 
 
 def build_damage_pairs(photos, identities, out: str | os.PathLike, cfg: DamageConfig | None = None, workers: int = 1,
                        progress: bool = True) -> pd.DataFrame:
     """Pipeline stage: (clean, heavily damaged) crop pairs of each photo -> Parquet (resumable like the labels).
 
-    Columns: path, identity, degradation, level, clean, damaged (PNG bytes); photos without a face are dropped.
+    Columns: path, identity, degradation, level, clean, damaged (PNG bytes), upscale (the photo's enlargement, 1 =
+    none; ``DamageConfig.max_upscale``); photos without a face are dropped.
     """
     cfg = cfg or DamageConfig()
     out = Path(out)
@@ -288,11 +319,19 @@ def build_damage_pairs(photos, identities, out: str | os.PathLike, cfg: DamageCo
             from .errors import FaceIQAError  # noqa: PLC0415
 
             raise FaceIQAError(f"{out} holds {sorted(kinds)} copies, this run asks for {list(cfg.kinds)}: use another --out or delete it")
-    todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
+        made = done.loc[done["degradation"] != "no_face"]
+        enlarged_before = "upscale" in made and bool((made["upscale"] > 1).any())
+        if len(made) and enlarged_before != (cfg.max_upscale > 1):
+            from .errors import FaceIQAError  # noqa: PLC0415
+
+            raise FaceIQAError(f"{out} was made {'with' if enlarged_before else 'without'} enlarged photos, this run asks for "
+                               f"max_upscale {cfg.max_upscale}: use another --out or delete it")
+    # a photo's draws depend on its path, not its place in the list: more photos (--damage-photos) leave the others' pairs as they were
+    todo = [(p, y, cfg, cfg.seed * 1_000_003 + zlib.crc32(p.encode())) for p, y in jobs]
     table = _resumable_stage(todo, _damage_photo, out, done, "damage pairs", workers, progress,
-                             {"degradation": "no_face", "level": -1, "clean": None, "damaged": None})
+                             {"degradation": "no_face", "level": -1, "clean": None, "damaged": None, "upscale": 1.0})
     if table.empty:
-        return pd.DataFrame(columns=["path", "identity", "degradation", "level", "clean", "damaged"])
+        return pd.DataFrame(columns=["path", "identity", "degradation", "level", "clean", "damaged", "upscale"])
     return table[table["degradation"] != "no_face"].reset_index(drop=True)
 
 

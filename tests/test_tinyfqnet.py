@@ -255,12 +255,42 @@ def test_damage_pairs_stage_resumes_and_refuses_a_mix(shared_data, tmp_path):
     assert c.shape == d.shape == (64, 64, 3) and 1.0 < np.abs(c - d).mean() < 40  # same face, visibly damaged
     again = build_damage_pairs(photos, people, out, cfg, progress=False)
     assert again.equals(t)  # resumed: nothing recomputed or duplicated
+    part = build_damage_pairs(photos[1:], people[1:], tmp_path / "part.parquet", cfg, progress=False)
+    mine = t[t.path != str(photos[0])].reset_index(drop=True)
+    assert part.damaged.equals(mine.damaged)  # a photo's copies depend on its path, not on which other photos came along
     with pytest.raises(FaceIQAError, match="holds 2 degraded copies per photo, this run asks for 3"):
         build_damage_pairs(photos, people, out, DamageConfig(copies=3, kinds=("jpeg",)), progress=False)
     with pytest.raises(FaceIQAError, match=r"holds \['jpeg'\] copies, this run asks for \['webp'\]"):
         build_damage_pairs(photos, people, out, DamageConfig(copies=2, kinds=("webp",)), progress=False)
     with pytest.raises(ValueError, match="damage kinds must be data-engine types"):
         DamageConfig(kinds=("jpg",))
+    assert set(t.upscale) == {1.0}
+    with pytest.raises(FaceIQAError, match="was made without enlarged photos, this run asks for max_upscale 3"):
+        build_damage_pairs(photos, people, out, DamageConfig(copies=2, kinds=("jpeg",), min_level=4, max_upscale=3), progress=False)
+    with pytest.raises(ValueError, match=r"max_upscale must be in \[1, 8\]"):
+        DamageConfig(max_upscale=0.5)
+
+
+@pytest.mark.data
+def test_enlarged_damage_copies_keep_the_face_and_shrink_the_blocks(shared_data, tmp_path):
+    """max_upscale: each copy's photo is enlarged before the codec, the clean crop comes from the same enlarged photo
+    (the pair differs by the damage only) and the codec's blocks cover less of the face than without enlarging."""
+    from core.recognition import DamageConfig, build_damage_pairs, decode_crop
+
+    photos, people = _lfw_people(shared_data, 2, 2)
+    plain = build_damage_pairs(photos, people, tmp_path / "a.parquet", DamageConfig(copies=3, kinds=("jpeg",), min_level=5), progress=False)
+    big = build_damage_pairs(photos, people, tmp_path / "b.parquet",
+                             DamageConfig(copies=3, kinds=("jpeg",), min_level=5, max_upscale=3), progress=False)
+    assert len(big) == len(plain) and big.upscale.between(1.0, 3.0).all() and big.upscale.nunique() == len(big)
+
+    def crops(t, col):
+        return np.stack([decode_crop(b).astype(float) for b in t[col]])
+
+    # the enlarged photo's clean crop is the original's (Lanczos up, area down): same face, same place
+    assert np.abs(crops(big, "clean") - crops(plain, "clean")).mean() < 6
+    damage_plain = np.abs(crops(plain, "damaged") - crops(plain, "clean")).mean()
+    damage_big = np.abs(crops(big, "damaged") - crops(big, "clean")).mean()
+    assert 1.0 < damage_big < damage_plain  # still damaged, but the 8x8 blocks are smaller at the 64-px crop
 
 
 def _lfw_people(shared_data, n_ids, per_id, offset=0):
@@ -380,3 +410,31 @@ def test_shipped_tinyfqnet_prefers_intact_faces_of_unseen_people(shared_data):
     # although every heavy-JPEG training copy has a lower Eq. 1 label; assets/models/tinyfqnet.md)
     assert wins["blur"] / n >= 0.9 and wins["noise"] / n >= 0.85, wins
     assert wins["jpeg"] / n >= 0.75, wins
+
+
+def test_damage_photos_come_from_outside_each_folders_heldout_people(tmp_path):
+    """`faceiqa train tinyfqnet --damage-photos DIR`: a folder's photos join the damage pairs only outside its held-out
+    20 % (the per-folder cut every shipped model and the newcomer table use), capped by damage.extra_per_folder."""
+    from PIL import Image
+
+    from core.build import identity_cut
+    from core.cli import _damage_sources
+    from core.errors import FaceIQAError
+    from core.evaluate import heldout_photos
+    from core.recognition import DamageConfig
+
+    folder = tmp_path / "portraits"
+    folder.mkdir()
+    for i in range(20):  # flat folder: one person per file, each a distinct solid colour
+        Image.new("RGB", (8, 8), (i * 12, 0, 0)).save(folder / f"p{i:02d}.png")
+    cut = identity_cut(folder)
+    held = {str(f) for f, _, h in cut if h}
+    assert len(held) == 4  # 20 % of 20 people
+    # the newcomer photos are exactly the held-out cut
+    assert sorted(int(a[0, 0, 0]) for a in heldout_photos(folder)) == sorted(int(f.stem[1:]) * 12 for f, _, h in cut if h)
+    picked = _damage_sources(folder, DamageConfig(extra_per_folder=10), split_seed=0)
+    assert len(picked) == 10 and not held & {str(f) for f, _ in picked}
+    assert all(y.startswith("portraits/") for _, y in picked)
+    assert len(_damage_sources(folder, DamageConfig(extra_per_folder=300), split_seed=0)) == 16
+    with pytest.raises(FaceIQAError, match="not a folder"):
+        _damage_sources(tmp_path / "missing", DamageConfig(), split_seed=0)

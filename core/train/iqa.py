@@ -175,14 +175,14 @@ def jpeg_copies(x: torch.Tensor, mos: torch.Tensor, rng: np.random.Generator, sh
     Label: the clean row's MOS x pseudo-MOS(copy, clean) on the face box x the blocking fidelity where the codec ran -
     the build's formula, so a few hundred labelled JPEG faces per epoch instead of the handful a build holds.
     """
-    from ..degrade import SPECS, _codec  # noqa: PLC0415
+    from ..degrade import SPECS, codec  # noqa: PLC0415
     from ..fr import GFIQA_FACE_BOX, blocking_fidelity, pseudo_mos  # noqa: PLC0415
 
     size = x.shape[-1]
     copies, fidelity = [], []
     for i in range(x.shape[0]):
         small = resize_square(x[i : i + 1].float(), max(64, round(size / rng.uniform(*shrink))))
-        coded = _codec(small, "JPEG", int(rng.choice(qualities or SPECS["jpeg"].values)))
+        coded = codec(small, "JPEG", int(rng.choice(qualities or SPECS["jpeg"].values)))
         fidelity.append(blocking_fidelity(coded, small, GFIQA_FACE_BOX))
         copies.append(F.interpolate(coded, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1))
     out = torch.cat(copies).to(x.dtype)
