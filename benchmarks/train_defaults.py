@@ -213,17 +213,23 @@ def main() -> None:
     if args.seeds:
         seed_table(args.models, args.seeds, work, train_labels, test_labels, results)
     if args.compare:
-        weights = [f"{n}={work / 'runs' / n / (n + '.safetensors')}" for n in MODELS if (work / "runs" / n / "done").is_file()]
-        faceiqa("compare", "--labels", str(test_labels), "--split", "", "--models", *[w.split("=")[0] for w in weights], "tinyfqnet",
-                "perceptual-combined", "perceptual-blur", "perceptual-jpeg", "perceptual-pose", "--weights", *weights,
-                "--out", str(results / "comparison"), "-q")
-        trained = dict(w.split("=", 1) for w in weights)  # name -> checkpoint of this run
-        pairs = real_pairs(data, trained)
-        pairs.to_csv(results / "gfpgan_pairs.csv", index=False)
-        print(pairs.to_string(index=False))
-        from core.evaluate import to_markdown  # noqa: PLC0415
+        write_comparison(data, work, test_labels, results)
 
-        header = f"""<!-- produced by: python benchmarks/train_defaults.py --work DIR --ship --compare -->
+
+def write_comparison(data: Path, work: Path, test_labels: Path, results: Path) -> None:
+    """`faceiqa compare` of every trained seed model (work/runs/NAME), the shipped tinyFQnet and the perceptual
+    baselines on the held-out people, the GFPGAN pairs, the newcomer table and the seeds section -> docs/comparison.md."""
+    weights = [f"{n}={work / 'runs' / n / (n + '.safetensors')}" for n in MODELS if (work / "runs" / n / "done").is_file()]
+    faceiqa("compare", "--labels", str(test_labels), "--split", "", "--models", *[w.split("=")[0] for w in weights], "tinyfqnet",
+            "perceptual-combined", "perceptual-blur", "perceptual-jpeg", "perceptual-pose", "--weights", *weights,
+            "--out", str(results / "comparison"), "-q")
+    trained = dict(w.split("=", 1) for w in weights)  # name -> checkpoint of this run
+    pairs = real_pairs(data, trained)
+    pairs.to_csv(results / "gfpgan_pairs.csv", index=False)
+    print(pairs.to_string(index=False))
+    from core.evaluate import to_markdown  # noqa: PLC0415
+
+    header = f"""<!-- produced by: python benchmarks/train_defaults.py --work DIR --ship --compare -->
 Held-out people: `faceiqa data build {SOURCE_ARGS} {' '.join(HELDOUT_BUILD)}` - the 20 % of each folder's identities
 that no shipped model (detector, tinyFQnet, seed models) trained on (LFW people; UTKFace and deepface files count as
 their own identities - deepface has several photos per celebrity, so a person can sit on both sides there). Labels
@@ -234,27 +240,27 @@ Seed models: the shipped defaults (`assets/models/*.md`), one training run each 
 GPU); repeated runs with other seeds, where CPU time allowed, are in the last section.
 
 """
-        body = (results / "comparison" / "comparison.md").read_text()
-        pairs_md = ("\n## Real degraded photos vs clean photos of the same person\n\n"
-                    "GFPGAN's real degraded crops (old photos, scans) against up to 10 LFW photos of the same person "
-                    "(`benchmarks/results/defaults/gfpgan_pairs.csv`):\n\n" + to_markdown(pairs) + "\n")
-        from rank_user_photos import MODELS as USER_MODELS  # noqa: PLC0415
-        from rank_user_photos import user_photo_table  # noqa: PLC0415
+    body = (results / "comparison" / "comparison.md").read_text()
+    pairs_md = ("\n## Real degraded photos vs clean photos of the same person\n\n"
+                "GFPGAN's real degraded crops (old photos, scans) against up to 10 LFW photos of the same person "
+                "(`benchmarks/results/defaults/gfpgan_pairs.csv`):\n\n" + to_markdown(pairs) + "\n")
+    from rank_user_photos import MODELS as USER_MODELS  # noqa: PLC0415
+    from rank_user_photos import user_photo_table  # noqa: PLC0415
 
-        user = user_photo_table(data, 40, USER_MODELS, trained)
-        user.to_csv(results / "user_photos.csv", index=False)
-        user_md = ("\n## A newcomer's photos: sharp vs blurred / noised / JPEG-crushed\n\n"
-                   "40 held-out LFW photos (`lfw`) and the 13 held-out deepface portraits (`portraits`, sharp 440-2000 px "
-                   "photos), each degraded as a whole photo before any alignment (PIL blur radius 2, "
-                   "Gaussian noise sigma 25, JPEG quality 8, and `blurred_face_scaled`: blur radius 2 x face width / 63 px, "
-                   "LFW's median face, so a portrait's face gets the blur an LFW face gets - radius 2 on a 2000-px "
-                   "portrait is sub-pixel at the models' input, MS-SSIM 0.98 of the aligned crops; and `jpeg_face_scaled`: "
-                   "the photo first shrunk so the face is 63 px wide, JPEG quality 8 of that, compared with the shrunk "
-                   "photo - JPEG q8 of a 2000-px portrait is mild at the models' input, MS-SSIM 0.97 of the 256-px "
-                   "aligned crops vs LFW's 0.91); share of faces where the sharp photo scores higher and the "
-                   "mean gap (`benchmarks/rank_user_photos.py`, `benchmarks/results/defaults/user_photos.csv`):\n\n"
-                   + to_markdown(user, 3) + "\n")
-        (ROOT / "docs" / "comparison.md").write_text(header + body + pairs_md + user_md + seeds_md(results))
+    user = user_photo_table(data, 40, USER_MODELS, trained)
+    user.to_csv(results / "user_photos.csv", index=False)
+    user_md = ("\n## A newcomer's photos: sharp vs blurred / noised / JPEG-crushed\n\n"
+               "40 held-out LFW photos (`lfw`) and the 13 held-out deepface portraits (`portraits`, sharp 440-2000 px "
+               "photos), each degraded as a whole photo before any alignment (PIL blur radius 2, "
+               "Gaussian noise sigma 25, JPEG quality 8, and `blurred_face_scaled`: blur radius 2 x face width / 63 px, "
+               "LFW's median face, so a portrait's face gets the blur an LFW face gets - radius 2 on a 2000-px "
+               "portrait is sub-pixel at the models' input, MS-SSIM 0.98 of the aligned crops; and `jpeg_face_scaled`: "
+               "the photo first shrunk so the face is 63 px wide, JPEG quality 8 of that, compared with the shrunk "
+               "photo - JPEG q8 of a 2000-px portrait is mild at the models' input, MS-SSIM 0.97 of the 256-px "
+               "aligned crops vs LFW's 0.91); share of faces where the sharp photo scores higher and the "
+               "mean gap (`benchmarks/rank_user_photos.py`, `benchmarks/results/defaults/user_photos.csv`):\n\n"
+               + to_markdown(user, 3) + "\n")
+    (ROOT / "docs" / "comparison.md").write_text(header + body + pairs_md + user_md + seeds_md(results))
 
 
 def same_checkpoint(a: Path, b: Path) -> bool:

@@ -206,23 +206,6 @@ def _cmd_train_model(args) -> int:
     return 0
 
 
-def _damage_sources(folder, damage, split_seed: int) -> list[tuple[Path, str]]:
-    """Up to ``damage.extra_per_folder`` (photo, identity) of a folder, none of its held-out people (the shipped models'
-    per-folder cut, :func:`core.build.identity_cut`), drawn with ``damage.seed``."""
-    import numpy as np  # noqa: PLC0415
-
-    from .build import identity_cut  # noqa: PLC0415
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FaceIQAError(f"--damage-photos {folder}: not a folder")
-    pool = [(f, f"{folder.name}/{y}") for f, y, held_out in identity_cut(folder, split_seed=split_seed) if not held_out]
-    if not pool:
-        raise FaceIQAError(f"--damage-photos {folder}: no images outside its held-out people")
-    pick = np.random.default_rng(damage.seed).permutation(len(pool))[: damage.extra_per_folder]
-    return [pool[i] for i in sorted(pick)]
-
-
 def _cmd_train_tinyfqnet(args) -> int:
     from dataclasses import fields, replace  # noqa: PLC0415
 
@@ -260,14 +243,8 @@ def _cmd_train_tinyfqnet(args) -> int:
     pairs = None
     if cfg.rank_weight > 0 or cfg.pretrain_epochs > 0:  # damage pre-training and the ranking term's (clean, heavily damaged) pairs: training people's photos only
         photos_tr = train.loc[train.degradation == "clean", ["path", "identity"]]
-        damage = DamageConfig(**(raw.get("damage") or {}))
-        paths, owners = list(photos_tr.path), list(photos_tr.identity)
-        for folder in args.damage_photos:  # other photo sources (sharp portraits, tight crops): their training people only
-            extra = _damage_sources(folder, damage, args.split_seed)
-            paths += [str(f) for f, _ in extra]
-            owners += [y for _, y in extra]
-            print(f"damage photos: {len(extra)} from {folder}")
-        table = build_damage_pairs(paths, owners, out / "damage_pairs.parquet", damage, workers=args.workers)
+        table = build_damage_pairs(photos_tr.path, photos_tr.identity, out / "damage_pairs.parquet",
+                                   DamageConfig(**(raw.get("damage") or {})), workers=args.workers)
         print(f"damage pairs: {len(table)} ({', '.join(sorted(set(table.degradation)))})")
         pairs = damage_tensors(table)
     _, hist = train_tinyfqnet(train, val, out, cfg, damage_pairs=pairs)
@@ -477,9 +454,6 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--val", type=float, default=0.1, help="share of identities for model selection")
     q.add_argument("--split-seed", type=int, default=0)
     q.add_argument("--workers", type=int, default=2)
-    q.add_argument("--damage-photos", nargs="*", default=[], metavar="DIR",
-                   help="more photo folders for the damage pairs (e.g. sharp portraits; not labelled, so no identity folders "
-                        "needed): up to damage.extra_per_folder photos each, never of the folder's held-out 20 %% people")
     q.set_defaults(func=_cmd_train_tinyfqnet)
 
     e = sub.add_parser("evaluate", help="SRCC / KRCC / PLCC / RMSE of a model on a labels table, plus a predictions CSV")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import zlib
 from .parallel import process_pool
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,8 +240,6 @@ class DamageConfig:
     #: 8x8 / 16x16 blocks then cover less of the face, as in a large sharp photo, where JPEG shows at the 64-px input
     #: as colour blotches rather than luma blocks; the clean crop of that copy is aligned from the same enlarged photo
     max_upscale: float = 1.0
-    #: photos drawn from each extra folder of ``faceiqa train tinyfqnet --damage-photos`` (outside its held-out people)
-    extra_per_folder: int = 300
 
     def __post_init__(self) -> None:
         from .degrade import TYPES  # noqa: PLC0415
@@ -274,13 +271,19 @@ def _damage_photo(args) -> list[dict]:
         kind = str(rng.choice(TYPES)) if kind == "any" else kind
         photo, at, sharp, scale = rgb, face, clean, 1.0
         if cfg.max_upscale > 1:  # draws nothing otherwise: a run without it makes the same pairs as before
-            scale = float(rng.uniform(1.0, cfg.max_upscale))
-            photo, at = enlarged(rgb, face, scale)
-            sharp = _png(align_arcface(photo, at, cfg.crop).image)
+            # never past ENLARGE_MAX_SIDE: a 2000-px portrait's face already spans many blocks (and 3x would be 6000 px)
+            scale = min(float(rng.uniform(1.0, cfg.max_upscale)), max(1.0, ENLARGE_MAX_SIDE / max(rgb.shape[:2])))
+            if scale > 1:
+                photo, at = enlarged(rgb, face, scale)
+                sharp = _png(align_arcface(photo, at, cfg.crop).image)
         img = degrade(photo, kind, level, seed=int(rng.integers(2**31)))[0]
         rows.append({"path": str(path), "identity": identity, "degradation": kind, "level": level, "clean": sharp,
                      "damaged": _png(align_arcface(img, at, cfg.crop).image), "upscale": round(scale, 3)})
     return rows
+
+
+#: (px) the damage stage's enlarged photos stop at this longer side (LFW's 250-px photos reach 3x, large portraits none)
+ENLARGE_MAX_SIDE = 1024
 
 
 def enlarged(rgb: np.ndarray, face, scale: float):
@@ -326,8 +329,7 @@ def build_damage_pairs(photos, identities, out: str | os.PathLike, cfg: DamageCo
 
             raise FaceIQAError(f"{out} was made {'with' if enlarged_before else 'without'} enlarged photos, this run asks for "
                                f"max_upscale {cfg.max_upscale}: use another --out or delete it")
-    # a photo's draws depend on its path, not its place in the list: more photos (--damage-photos) leave the others' pairs as they were
-    todo = [(p, y, cfg, cfg.seed * 1_000_003 + zlib.crc32(p.encode())) for p, y in jobs]
+    todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
     table = _resumable_stage(todo, _damage_photo, out, done, "damage pairs", workers, progress,
                              {"degradation": "no_face", "level": -1, "clean": None, "damaged": None, "upscale": 1.0})
     if table.empty:

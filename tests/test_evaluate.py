@@ -72,3 +72,23 @@ def test_compare_cli_on_a_real_benchmark(shared_data, tmp_path):
     assert list(wide.columns) == ["model", "bench SRCC", "bench PLCC", "other SRCC", "other PLCC"]
     per = pd.read_csv(both / "other" / "comparison.csv").set_index("model")
     assert wide.set_index("model").loc["tinyfqnet", "other SRCC"] == pytest.approx(per.loc["tinyfqnet", "SRCC"])
+
+
+def test_heldout_photos_are_the_identity_cut_of_the_build(tmp_path):
+    """The newcomer photos (heldout_photos) are exactly the held-out 20 % people of core.build.identity_cut, the per-folder
+    cut of `faceiqa data build --identities train | heldout`."""
+    from PIL import Image
+
+    from core.build import identity_cut
+    from core.evaluate import heldout_photos
+
+    folder = tmp_path / "portraits"
+    folder.mkdir()
+    for i in range(20):  # flat folder: one person per file, each a distinct solid colour
+        Image.new("RGB", (8, 8), (i * 12, 0, 0)).save(folder / f"p{i:02d}.png")
+    cut = identity_cut(folder)
+    assert [y for _, y, _ in cut] == [f"p{i:02d}" for i in range(20)]
+    held = sorted(int(f.stem[1:]) * 12 for f, _, h in cut if h)
+    assert len(held) == 4  # 20 % of 20 people
+    assert sorted(int(a[0, 0, 0]) for a in heldout_photos(folder)) == held
+    assert len(heldout_photos(folder, 2)) == 2
