@@ -312,7 +312,7 @@ def seeds_md(results: Path) -> str:
             if len(tests) else "")
     previous = path.with_name("seeds_previous.csv")
     prev_md = ("\nRuns of configs that have since changed (`benchmarks/results/defaults/seeds_previous.csv`; the `config` column "
-               "says which), kept for reference - not re-run with the current configs yet:\n\n"
+               "says which), kept for reference:\n\n"
                + to_markdown(pd.read_csv(previous), 4) + "\n") if previous.is_file() else ""
     return ("\n## Repeated runs (GFIQA VI-C protocol)\n\n"
             "The same config trained again with other seeds (`python benchmarks/train_defaults.py --work DIR --models NAME "
