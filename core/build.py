@@ -104,16 +104,13 @@ def identity_cut(root, holdout: float = 0.2, split_seed: int = 0) -> list[tuple[
 
 def _pick_sources(root: Path, cfg: BuildConfig, rng: np.random.Generator) -> list[tuple[str, Path]]:
     """(identity, photo) pairs of one source folder: identity cut, per-person cap, shuffled with ``rng``."""
-    paths = iter_image_paths([root])
-    if not paths:
+    cut = identity_cut(root, cfg.holdout, cfg.holdout_seed)  # same cut as `faceiqa train ... --holdout`
+    if not cut:
         raise FaceIQAError(f"{root}: no images found")
     by_id: dict[str, list[Path]] = {}
-    for p in paths:
-        by_id.setdefault(source_identity(p, root), []).append(p)
-    if cfg.identities != "all":  # same cut as `faceiqa train ... --holdout`: identity_split of every identity of this folder
-        part = identity_split(by_id, (1 - cfg.holdout, 0.0, cfg.holdout), cfg.holdout_seed)
-        want = "test" if cfg.identities == "heldout" else "train"
-        by_id = {k: v for k, v in by_id.items() if part[k] == want}
+    for p, ident, held_out in cut:
+        if cfg.identities == "all" or held_out == (cfg.identities == "heldout"):
+            by_id.setdefault(ident, []).append(p)
     chosen: list[tuple[str, Path]] = []
     for ident in sorted(by_id):
         files = by_id[ident][: cfg.max_per_identity] if cfg.max_per_identity else by_id[ident]

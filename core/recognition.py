@@ -316,17 +316,14 @@ def build_damage_pairs(photos, identities, out: str | os.PathLike, cfg: DamageCo
     _check_copies(done, cfg.copies, out, clean_row=False)
     if done is not None and len(done):
         from .degrade import TYPES  # noqa: PLC0415
+        from .errors import FaceIQAError  # noqa: PLC0415
 
-        kinds = set(done.loc[done["degradation"] != "no_face", "degradation"])
+        made = done.loc[done["degradation"] != "no_face"]  # the rows with pairs
+        kinds = set(made["degradation"])
         if not kinds <= (set(TYPES) if "any" in cfg.kinds else set(cfg.kinds)):
-            from .errors import FaceIQAError  # noqa: PLC0415
-
             raise FaceIQAError(f"{out} holds {sorted(kinds)} copies, this run asks for {list(cfg.kinds)}: use another --out or delete it")
-        made = done.loc[done["degradation"] != "no_face"]
         enlarged_before = "upscale" in made and bool((made["upscale"] > 1).any())
         if len(made) and enlarged_before != (cfg.max_upscale > 1):
-            from .errors import FaceIQAError  # noqa: PLC0415
-
             raise FaceIQAError(f"{out} was made {'with' if enlarged_before else 'without'} enlarged photos, this run asks for "
                                f"max_upscale {cfg.max_upscale}: use another --out or delete it")
     todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
