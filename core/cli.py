@@ -126,7 +126,7 @@ def _cmd_train_robust(args) -> int:
     for key in ("minutes", "batch", "max_photos"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
-    photos = iter_image_paths([args.photos])
+    photos = iter_image_paths([os.path.abspath(args.photos)])  # absolute: a rerun from another folder resumes the same rows
     if args.holdout > 0:  # identity folders (LFW layout): never train on the people the evaluation holds out
         from .build import identity_split  # noqa: PLC0415
 
@@ -229,7 +229,7 @@ def _cmd_train_tinyfqnet(args) -> int:
     label_over = {"min_images": 10, "max_per_identity": 10, "variants": 3, **(raw.get("labels") or {})}
     label_over.update({k: v for k, v in (("variants", args.variants), ("min_images", args.min_images),
                                          ("max_per_identity", args.max_per_identity)) if v is not None})
-    photos = iter_image_paths([args.photos])
+    photos = iter_image_paths([os.path.abspath(args.photos)])  # absolute: a rerun from another folder resumes the same rows
     people = [Path(p).parent.name for p in photos]  # identity folders (LFW layout)
     split = identity_split(set(people), (1 - args.holdout - args.val, args.val, args.holdout), seed=args.split_seed)
     keep = [i for i, y in enumerate(people) if split[y] != "test"]  # test identities never enter training

@@ -15,9 +15,10 @@ so the training distribution of scores is flatter than the raw, peaked one.
 from __future__ import annotations
 
 import io
+import json
 import os
 from .parallel import process_pool
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,7 @@ def build_recognition_labels(photos, identities, out: str | os.PathLike, cfg: La
         jobs += [(p, y) for p in ps]
     done = pd.read_parquet(out) if out.is_file() else None
     _check_copies(done, cfg.variants + 1, out)
+    _check_settings(out, cfg, done)
     todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
     table = _resumable_stage(todo, _label_photo, out, done, "recognition labels", workers, progress,
                              {"degradation": "no_face", "level": -1, "feature": None, "crop": None})
@@ -191,6 +193,34 @@ def _check_copies(done: pd.DataFrame | None, rows: int, out: Path, clean_row: bo
         k = int(clean_row)
         raise FaceIQAError(f"{out} holds {int(have.max()) - k} degraded copies per photo, this run asks for "
                            f"{rows - k}: resuming would mix two tables - use another --out or delete it")
+
+
+def settings_path(out: str | os.PathLike) -> Path:
+    """Where a stage table keeps the settings it was made with: ``labels.parquet`` -> ``labels.parquet.json``."""
+    out = Path(out)
+    return out.with_name(out.name + ".json")
+
+
+def _check_settings(out: Path, cfg, done: pd.DataFrame | None) -> None:
+    """Refuse to resume a stage table made with other settings (all of them, read from :func:`settings_path`).
+
+    A new table gets the file; a table from before these files existed keeps only the row checks (its settings are
+    not known, so none are written for it).
+    """
+    side, want = settings_path(out), json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as JSON reads them back
+    if done is not None and len(done):
+        if not side.is_file():
+            return
+        have = json.loads(side.read_text())
+        diff = sorted(k for k in want.keys() | have.keys() if have.get(k) != want.get(k))
+        if diff:
+            from .errors import FaceIQAError  # noqa: PLC0415
+
+            raise FaceIQAError(f"{out} was made with {', '.join(f'{k}={have.get(k)!r}' for k in diff)}; this run asks "
+                               f"for {', '.join(f'{k}={want.get(k)!r}' for k in diff)}: use another --out or delete it")
+        return
+    side.parent.mkdir(parents=True, exist_ok=True)
+    side.write_text(json.dumps(want, indent=1) + "\n")
 
 
 def _resumable_stage(todo: list[tuple], worker, out: Path, done: pd.DataFrame | None, desc: str, workers: int,
@@ -326,6 +356,7 @@ def build_damage_pairs(photos, identities, out: str | os.PathLike, cfg: DamageCo
         if len(made) and enlarged_before != (cfg.max_upscale > 1):
             raise FaceIQAError(f"{out} was made {'with' if enlarged_before else 'without'} enlarged photos, this run asks for "
                                f"max_upscale {cfg.max_upscale}: use another --out or delete it")
+    _check_settings(out, cfg, done)
     todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
     table = _resumable_stage(todo, _damage_photo, out, done, "damage pairs", workers, progress,
                              {"degradation": "no_face", "level": -1, "clean": None, "damaged": None, "upscale": 1.0})

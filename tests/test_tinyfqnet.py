@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -226,7 +228,7 @@ def test_damage_pretraining_learns_the_damage_and_resumes(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match="pretrain_epochs > 0 needs damage_pairs"):
         tq.train_tinyfqnet(pd.DataFrame(), pd.DataFrame(), tmp_path / "none", cfg, progress=False)
     calls = []
-    monkeypatch.setattr(tq, "pretrain_on_damage", lambda *a, **k: calls.append(1) or [0.5])
+    monkeypatch.setattr(tq, "pretrain_on_damage", lambda *a, **k: calls.append(1) or [0.5] * cfg.pretrain_epochs)
     out = tmp_path / "run"
     out.mkdir()
     m1 = TinyFQNetQuality()
@@ -237,6 +239,12 @@ def test_damage_pretraining_learns_the_damage_and_resumes(tmp_path, monkeypatch)
     assert calls == [1]
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
     assert np.isfinite(tq.predict(m2, clean[:4])).all()
+    from dataclasses import replace
+
+    from core.errors import FaceIQAError
+
+    with pytest.raises(FaceIQAError, match="holds 15 damage pre-training passes, this run asks for 12"):
+        tq._pretrained(TinyFQNetQuality(), (clean, damaged), replace(cfg, pretrain_epochs=12), out, "cpu", False)
 
 
 @pytest.mark.data
@@ -266,6 +274,15 @@ def test_damage_pairs_stage_resumes_and_refuses_a_mix(shared_data, tmp_path):
         build_damage_pairs(photos, people, out, DamageConfig(copies=2, kinds=("jpeg",), min_level=4, max_upscale=3), progress=False)
     with pytest.raises(ValueError, match=r"max_upscale must be in \[1, 8\]"):
         DamageConfig(max_upscale=0.5)
+    # every setting is kept beside the table, so a resume with any other one is refused, not just those the rows show
+    from core.recognition import settings_path
+
+    assert json.loads(settings_path(out).read_text())["min_level"] == 4
+    with pytest.raises(FaceIQAError, match=r"was made with min_level=4, seed=0; this run asks for min_level=3, seed=1"):
+        build_damage_pairs(photos, people, out, DamageConfig(copies=2, kinds=("jpeg",), min_level=3, seed=1), progress=False)
+    settings_path(out).unlink()  # a table from before the settings files: the row checks alone, and none written
+    assert len(build_damage_pairs(photos, people, out, DamageConfig(copies=2, kinds=("jpeg",), min_level=3), progress=False)) == len(t)
+    assert not settings_path(out).exists()
 
 
 @pytest.mark.data
@@ -321,6 +338,9 @@ def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
     assert clean.median() > heavy.median() + 0.02
     again = build_recognition_labels(photos, people, tmp_path / "labels.parquet", cfg, workers=1, progress=False)
     assert len(again) == len(table)  # resumed: nothing recomputed or duplicated
+    with pytest.raises(Exception, match=r"was made with max_per_identity=10; this run asks for max_per_identity=12"):
+        build_recognition_labels(photos, people, tmp_path / "labels.parquet", LabelConfig(variants=3, min_images=10,
+                                 max_per_identity=12), workers=1, progress=False)
     from core.errors import FaceIQAError
 
     with pytest.raises(FaceIQAError, match="holds 3 degraded copies per photo, this run asks for 5"):

@@ -80,6 +80,32 @@ def test_tinyfqnet_run_file_errors_name_the_section(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # refused before any work
 
 
+def test_tinyfqnet_label_stage_gets_absolute_paths(tmp_path, monkeypatch):
+    """The resumable label table is keyed by photo path: `../data` and `/abs/data` must name the same rows."""
+    from PIL import Image
+
+    import core.recognition
+    from core.cli import main
+
+    for person in ("ann", "bob"):
+        (tmp_path / "photos" / person).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "photos" / person / "1.jpg")
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_labels(photos, people, out, cfg, workers=None):
+        seen.extend(map(str, photos))
+        raise Stop
+
+    monkeypatch.setattr(core.recognition, "build_recognition_labels", fake_labels)
+    monkeypatch.chdir(tmp_path / "photos" / "ann")
+    with pytest.raises(Stop):
+        main(["train", "tinyfqnet", "../../photos", "--holdout", "0", "--val", "0.5", "--out", str(tmp_path / "run")])
+    assert seen and all(os.path.isabs(p) and p.startswith(str(tmp_path / "photos")) and ".." not in p for p in seen)
+
+
 @pytest.fixture(scope="module")
 def blur_ladder(tmp_path_factory, astronaut, astronaut_face):
     """64 px face crops under Gaussian blur sigma 0..3 with small shifts; MOS = 1 - sigma / 3."""

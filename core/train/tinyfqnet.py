@@ -149,6 +149,16 @@ def _pretrained(model: TinyFQNetQuality, pairs, cfg: TinyFQTrainConfig, out: Pat
 
     path = out / "pretrained.safetensors"
     if path.is_file():
+        from safetensors import safe_open  # noqa: PLC0415
+
+        with safe_open(os.fspath(path), "pt") as f:
+            losses = (f.metadata() or {}).get("bce_per_epoch") or ""
+        passes = len(losses.split(",")) if losses else 0
+        if passes != cfg.pretrain_epochs:
+            from ..errors import FaceIQAError  # noqa: PLC0415
+
+            raise FaceIQAError(f"{path} holds {passes} damage pre-training passes, this run asks for {cfg.pretrain_epochs}: "
+                               "use another --out or delete it")
         model.load_state_dict(load_file(os.fspath(path)))
         model.to(device)
         return
