@@ -170,9 +170,8 @@ def build_recognition_labels(photos, identities, out: str | os.PathLike, cfg: La
         jobs += [(p, y) for p in ps]
     done = pd.read_parquet(out) if out.is_file() else None
     _check_copies(done, cfg.variants + 1, out)
-    _check_settings(out, cfg, done)
     todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
-    table = _resumable_stage(todo, _label_photo, out, done, "recognition labels", workers, progress,
+    table = _resumable_stage(todo, _label_photo, out, done, cfg, "recognition labels", workers, progress,
                              {"degradation": "no_face", "level": -1, "feature": None, "crop": None})
     if table.empty:
         table = pd.DataFrame(columns=["path", "identity", "degradation", "level", "feature", "crop"])
@@ -223,13 +222,16 @@ def _check_settings(out: Path, cfg, done: pd.DataFrame | None) -> None:
     side.write_text(json.dumps(want, indent=1) + "\n")
 
 
-def _resumable_stage(todo: list[tuple], worker, out: Path, done: pd.DataFrame | None, desc: str, workers: int,
+def _resumable_stage(todo: list[tuple], worker, out: Path, done: pd.DataFrame | None, cfg, desc: str, workers: int,
                      progress: bool, no_face: dict) -> pd.DataFrame:
     """Run ``worker`` over jobs ``(path, identity, ...)`` not yet in ``out``; Parquet rewritten atomically per chunk.
 
+    ``cfg`` (a dataclass) is kept beside the table and a resume with other settings refused (:func:`_check_settings`).
     Photos without a detectable face get one ``no_face`` row so a rerun does not redo them.
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
+
+    _check_settings(out, cfg, done)
 
     have = set(done["path"]) if done is not None else set()
     todo = [j for j in todo if j[0] not in have]
@@ -356,9 +358,8 @@ def build_damage_pairs(photos, identities, out: str | os.PathLike, cfg: DamageCo
         if len(made) and enlarged_before != (cfg.max_upscale > 1):
             raise FaceIQAError(f"{out} was made {'with' if enlarged_before else 'without'} enlarged photos, this run asks for "
                                f"max_upscale {cfg.max_upscale}: use another --out or delete it")
-    _check_settings(out, cfg, done)
     todo = [(p, y, cfg, cfg.seed * 1_000_003 + i) for i, (p, y) in enumerate(jobs)]
-    table = _resumable_stage(todo, _damage_photo, out, done, "damage pairs", workers, progress,
+    table = _resumable_stage(todo, _damage_photo, out, done, cfg, "damage pairs", workers, progress,
                              {"degradation": "no_face", "level": -1, "clean": None, "damaged": None, "upscale": 1.0})
     if table.empty:
         return pd.DataFrame(columns=["path", "identity", "degradation", "level", "clean", "damaged", "upscale"])
