@@ -338,14 +338,14 @@ def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
     assert clean.median() > heavy.median() + 0.02
     again = build_recognition_labels(photos, people, tmp_path / "labels.parquet", cfg, workers=1, progress=False)
     assert len(again) == len(table)  # resumed: nothing recomputed or duplicated
-    with pytest.raises(Exception, match=r"was made with max_per_identity=10; this run asks for max_per_identity=12"):
-        build_recognition_labels(photos, people, tmp_path / "labels.parquet", LabelConfig(variants=3, min_images=10,
-                                 max_per_identity=12), workers=1, progress=False)
     from core.errors import FaceIQAError
 
     with pytest.raises(FaceIQAError, match="holds 3 degraded copies per photo, this run asks for 5"):
         build_recognition_labels(photos, people, tmp_path / "labels.parquet", LabelConfig(variants=5, min_images=10,
                                  max_per_identity=10), workers=1, progress=False)  # never a silent mix of two tables
+    with pytest.raises(FaceIQAError, match=r"was made with max_per_identity=10; this run asks for max_per_identity=12"):
+        build_recognition_labels(photos, people, tmp_path / "labels.parquet", LabelConfig(variants=3, min_images=10,
+                                 max_per_identity=12), workers=1, progress=False)
 
     ids = sorted(set(people))
     val_ids = set(ids[-6:])
