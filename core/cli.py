@@ -443,7 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = tsub.add_parser("tinyfqnet", help="recognition-oriented labels (Eq. 1, dlib) + tinyFQnet training on identity folders")
     q.add_argument("photos", help="folder of identity folders (LFW layout)")
-    q.add_argument("--out", required=True)
+    q.add_argument("--out", required=True, help="run folder: labels.parquet and damage_pairs.parquet (each with its "
+                   "settings .json), pretrained / last / best .safetensors; re-running resumes (a stage table or pre-training "
+                   "made with other settings is refused)")
     q.add_argument("--preset", choices=("paper", "lite", "smoke"), default="paper")
     q.add_argument("--config", default=None, help="run file (configs/train/tinyfqnet/lfw.yaml): preset + overrides")
     q.add_argument("--epochs", type=int, default=None)
