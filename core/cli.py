@@ -349,6 +349,10 @@ def _cmd_explore(args) -> int:
     for flag in ("stats", "predictions", "table", "scores", "dataset", "root"):
         if getattr(args, flag):
             cmd += [f"--{flag}", getattr(args, flag)]
+    if os.name == "posix":  # become the server: a supervisor's SIGTERM reaches streamlit itself, no orphan is left
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, cmd)
     return subprocess.call(cmd)
 
 

@@ -30,6 +30,20 @@ def explore(face_ladder, sample_stats, tmp_path_factory):
     proc.wait(20)
 
 
+def test_stopping_faceiqa_explore_stops_the_server(tmp_path):
+    """`faceiqa explore` is the Streamlit server (exec, not a child): terminating it leaves nothing serving the port."""
+    import urllib.request
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/_stcore/health"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "STREAMLIT_SERVER_HEADLESS": "true"}
+    proc = start_server([sys.executable, "-m", "core.cli", "explore", "--port", str(port)], url, env, "faceiqa explore")
+    proc.terminate()
+    assert proc.wait(30) is not None
+    with pytest.raises(OSError):  # an orphaned child would still answer here
+        urllib.request.urlopen(url, timeout=2)
+
+
 PAGES = [("", "explorer", "Dataset explorer", "MOS of 6 images"), ("embeddings", "embeddings", "Degradation embeddings", "mAP"),
          ("failures", "failures", "Failure-case review", "Cause"), ("fairness", "fairness", "Fairness and failure review", "SRCC gap by"),
          ("frames", "frames", "Frame picker", "Upload a video")]
