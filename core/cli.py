@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--labels", default=None, help="CSV/Parquet with image (or path), mos, split [, source, degradation]")
     m.add_argument("--root", default=None, help="folder the image paths are relative to (default: the labels' folder)")
     m.add_argument("--preset", choices=("paper", "lite"), default="lite")
-    m.add_argument("--out", required=True, help="run folder: best .safetensors, metrics.csv, resumable last.*")
+    m.add_argument("--out", required=True, help="run folder: best .safetensors, metrics.csv, last.* (a rerun resumes it with the same settings and data; only a larger --epochs may differ)")
     m.add_argument("--epochs", type=int, default=None)
     m.add_argument("--batch", type=int, default=None)
     m.add_argument("--seed", type=int, default=None)
@@ -449,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("photos", help="folder of identity folders (LFW layout)")
     q.add_argument("--out", required=True, help="run folder: labels.parquet and damage_pairs.parquet (each with its "
                    "settings .json), pretrained / last / best .safetensors; re-running resumes (a stage table or pre-training "
-                   "made with other settings is refused)")
+                   "made with other settings is refused, and so is the training's last.* - only a larger --epochs may differ)")
     q.add_argument("--preset", choices=("paper", "lite", "smoke"), default="paper")
     q.add_argument("--config", default=None, help="run file (configs/train/tinyfqnet/lfw.yaml): preset + overrides")
     q.add_argument("--epochs", type=int, default=None)

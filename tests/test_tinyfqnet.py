@@ -354,6 +354,10 @@ def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
     assert hist.train_l2.iloc[-1] < hist.train_l2.iloc[0]
     assert hist.val_srcc.max() > 0.2, hist
     assert (tmp_path / "run" / "tinyfqnet.safetensors").is_file() and (tmp_path / "run" / "metrics.csv").is_file()
+    with pytest.raises(FaceIQAError, match="holds a run started with lr=0.05"):  # the finished run, other settings
+        train_tinyfqnet(train, val, tmp_path / "run", replace(PRESETS["smoke"], lr=0.01), progress=False)
+    with pytest.raises(FaceIQAError, match="data.train="):  # or other training photos
+        train_tinyfqnet(train[1:], val, tmp_path / "run", PRESETS["smoke"], progress=False)
 
     assert model.info.name == "tinyfqnet"
     # the ranking term: the same short run with (clean, heavily damaged) pairs of the training photos ranks them

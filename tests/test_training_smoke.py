@@ -66,6 +66,18 @@ def test_ifqa_smoke_training(bench, tmp_path):
     _, hist = train_ifqa(pairs, val, tmp_path / "ifqa", cfg, progress=False)
     assert hist.d_loss.iloc[-1] < hist.d_loss.iloc[0]
     assert hist.val_srcc.max() > 0.0, hist  # D is never shown a MOS; it only has to lean the right way
+    # more epochs extend the run (no schedule spans them); other settings are refused before anything trains
+    from dataclasses import replace
+
+    from core.errors import FaceIQAError
+
+    with pytest.raises(FaceIQAError, match="fprs_prob=0.5"):
+        train_ifqa(pairs, val, tmp_path / "ifqa", replace(cfg, epochs=9, fprs_prob=0.3), progress=False)
+    _, more = train_ifqa(pairs, val, tmp_path / "ifqa", replace(cfg, epochs=9), progress=False)
+    assert len(more) == 9 and more.d_loss.iloc[:8].tolist() == hist.d_loss.tolist()
+    # and the extension is the run an uninterrupted 9 epochs make (the FPRS swaps' generator state is resumed too)
+    _, straight = train_ifqa(pairs, val, tmp_path / "straight", replace(cfg, epochs=9), progress=False)
+    assert np.allclose(more.d_loss, straight.d_loss, rtol=1e-5) and np.allclose(more.val_srcc, straight.val_srcc, atol=1e-5)
 
 
 def test_training_resumes_after_interruption(bench, tmp_path):
@@ -88,6 +100,15 @@ def test_training_resumes_after_interruption(bench, tmp_path):
     assert len(resumed) == 5 and np.allclose(resumed.train_loss.iloc[:2], first.train_loss)
     assert np.allclose(resumed.train_loss, straight.train_loss, rtol=1e-4)  # same run as without the interruption
     assert np.allclose(resumed.val_srcc, straight.val_srcc, atol=1e-4)
+    # the finished run is not resumed with another learning rate (nor, with its cosine schedule, more epochs)
+    from dataclasses import replace
+
+    from core.errors import FaceIQAError
+
+    for other, named in ((replace(cfg, lr=1e-3), "lr=0.0005"), (replace(cfg, epochs=7), "epochs=5")):
+        with pytest.raises(FaceIQAError, match=named):
+            train_iqa("resnet50-iqa", train, val, tmp_path / "r", other, progress=False)
+    assert len(pd.read_csv(tmp_path / "r" / "metrics.csv")) == 5
 
 
 def test_cli_train_then_evaluate(bench, tmp_path, capsys):

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ..checkpoint import save_checkpoint
 from ..metrics import plcc, srcc
 from ..tensors import resize_square
-from .state import load_state, save_state
+from .state import resume_state, run_settings, save_state
 
 MOS_MODELS = ("stylegan-iqa", "dsl-fiqa", "resnet50-iqa")
 
@@ -343,9 +343,9 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
         steps = min(steps, cfg.max_steps_per_epoch)
     sched = (torch.optim.lr_scheduler.StepLR(opt, cfg.step_epochs, cfg.gamma) if cfg.step_epochs
              else torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs))
-    meta = load_state(out, model, opt, sched)
-    if meta is None:
-        meta = {"epoch": 0, "best_srcc": -2.0, "history": []}
+    fresh = not (out / "last.json").is_file()
+    meta = resume_state(out, model, opt, sched, run_settings(cfg, epochs_fixed=not cfg.step_epochs, train=train, val=val))
+    if fresh:
         if name == "dsl-fiqa" and cfg.dsl_pretrain_steps:
             degraded = x_tr[torch.from_numpy(y_tr.numpy() < np.median(y_tr.numpy()))] if len(x_tr) > 1 else x_tr
             meta["dsl_losses"] = pretrain_degradation(model.degradation, x_tr, degraded, cfg.dsl_pretrain_steps, seed=cfg.seed,
@@ -475,12 +475,14 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
 
     both = Both()
     opt = torch.optim.Adam([{"params": model.parameters(), "lr": cfg.lr_d}, {"params": gen.parameters(), "lr": cfg.lr_g}], betas=(0.5, 0.999))
-    meta = load_state(out, both, opt) or {"epoch": 0, "best_srcc": -2.0, "history": []}
+    meta = resume_state(out, both, opt, None, run_settings(cfg, pairs=pairs, val=val))
     history = meta["history"]
     steps = -(-len(x_deg) // cfg.batch)
     if cfg.max_steps_per_epoch:
         steps = min(steps, cfg.max_steps_per_epoch)
-    g = torch.Generator().manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)  # FPRS swaps; its state is saved each epoch, so a resume continues it
+    if "fprs_rng" in meta:
+        g.set_state(torch.tensor(meta["fprs_rng"], dtype=torch.uint8))
     for epoch in range(meta["epoch"], cfg.epochs):
         both.train()
         order = np.random.default_rng(cfg.seed * 1000 + epoch).permutation(len(x_deg))
@@ -518,7 +520,7 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
         if rec["val_srcc"] > meta["best_srcc"]:
             meta["best_srcc"] = rec["val_srcc"]
             save_checkpoint(model, out / "ifqa.safetensors", extra={"train": asdict(cfg), "best_epoch": epoch + 1, "val": rec})
-        meta.update(epoch=epoch + 1, history=history)
+        meta.update(epoch=epoch + 1, history=history, fprs_rng=g.get_state().tolist())
         save_state(out, both, opt, None, meta)
         _write_csv(out / "metrics.csv", history)
     best = create_model("ifqa", weights=out / "ifqa.safetensors", device="cpu")

@@ -3,10 +3,12 @@
 ``save_state`` writes ``<dir>/last.safetensors`` (model weights as ``model.*``, optimizer
 tensors as ``optim.<param index>.<name>``) and ``<dir>/last.json`` (epoch, optimizer
 hyper-parameters and scalar state, scheduler state, RNG seeds, metrics so far), atomically.
-``load_state`` restores them into a freshly built model/optimizer/scheduler.
+``load_state`` restores them into a freshly built model/optimizer/scheduler; :func:`resume_state`
+does so only for a run made with the same settings (:func:`run_settings`, kept in ``meta["settings"]``).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -66,3 +68,58 @@ def load_state(directory: str | os.PathLike, model: torch.nn.Module, optimizer: 
     if scheduler is not None and info.get("scheduler") is not None:
         scheduler.load_state_dict(info["scheduler"])
     return info["meta"]
+
+
+#: config fields a resumed run may change: where it runs and how it logs, and ``epochs`` (to extend a run) unless
+#: the learning-rate schedule is laid out over the epoch count (a cosine one)
+MAY_CHANGE = ("device", "amp", "tensorboard", "epochs")
+#: columns of a data table that identify it (paths by file name, so a moved data folder still resumes)
+_DATA_COLUMNS = ("path", "clean_path", "mos", "quality")
+
+
+def table_fingerprint(table) -> dict:
+    """Rows and a SHA-256 of the file names and labels of a training / validation table."""
+    cols = [c for c in _DATA_COLUMNS if c in table.columns]
+    h = hashlib.sha256()
+    for c in cols:
+        vals = table[c].map(lambda v: os.path.basename(str(v))) if c.endswith("path") else table[c].map(lambda v: f"{float(v):.6g}")
+        h.update(c.encode() + b"\0" + "\n".join(vals).encode() + b"\0")
+    return {"rows": int(len(table)), "sha256": h.hexdigest()[:16]}
+
+
+def run_settings(cfg, epochs_fixed: bool = False, **tables) -> dict:
+    """What a resumed run must share with the run it resumes: every field of the training config ``cfg`` (a
+    dataclass) but :data:`MAY_CHANGE` (``epochs`` kept when ``epochs_fixed``), and a fingerprint of each table."""
+    from dataclasses import asdict  # noqa: PLC0415
+
+    keep = set(MAY_CHANGE) - ({"epochs"} if epochs_fixed else set())
+    settings = {k: v for k, v in asdict(cfg).items() if k not in keep}
+    settings.update({f"data.{k}": table_fingerprint(t) for k, t in tables.items()})
+    return json.loads(json.dumps(settings))  # tuples as lists, as JSON reads them back
+
+
+def resume_state(directory: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler=None,
+                 settings: dict | None = None) -> dict:
+    """:func:`load_state` for a run made with the same ``settings`` (a fresh meta when there is no state).
+
+    A run with other settings raises :class:`~core.errors.FaceIQAError` naming each difference, before anything is
+    loaded or trained; a state saved before settings were kept is resumed and adopts ``settings``.
+    """
+    d = Path(directory)
+    if settings is not None and (d / "last.json").is_file():
+        have = json.loads((d / "last.json").read_text()).get("meta", {}).get("settings")
+        if have is not None:
+            diff = sorted(k for k in have.keys() | settings.keys() if have.get(k) != settings.get(k))
+            if diff:
+                from ..errors import FaceIQAError  # noqa: PLC0415
+
+                extend = ("only --epochs may change, to extend it" if "epochs" not in settings
+                          else "--epochs cannot change: its cosine learning-rate schedule spans the epoch count")
+                raise FaceIQAError(
+                    f"{d} holds a run started with {', '.join(f'{k}={have.get(k)!r}' for k in diff)}; this run asks for "
+                    f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}. Resume it with its own settings ({extend}), "
+                    "or train into another --out")
+    meta = load_state(d, model, optimizer, scheduler) or {"epoch": 0, "best_srcc": -2.0, "history": []}
+    if settings is not None:
+        meta["settings"] = settings
+    return meta

@@ -30,7 +30,7 @@ from ..checkpoint import save_checkpoint
 from ..metrics import plcc, srcc
 from ..models.tinyfqnet import TinyFQNetQuality
 from ..recognition import decode_crop, smooth_sample
-from .state import load_state, save_state
+from .state import resume_state, run_settings, save_state
 
 
 @dataclass
@@ -203,7 +203,7 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
     idx = smooth_sample(y_tr.numpy(), seed=cfg.seed) if cfg.smooth_sampling else np.arange(len(y_tr))
     siblings = photo_siblings(train["path"].to_numpy()) if cfg.pair_weight > 0 else None
 
-    meta = load_state(out, model, opt, sched) or {"epoch": 0, "best_srcc": -2.0, "history": []}
+    meta = resume_state(out, model, opt, sched, run_settings(cfg, train=train, val=val))
     history = meta["history"]
     for epoch in range(meta["epoch"], cfg.epochs):
         model.train()
