@@ -149,8 +149,14 @@ DOMAIN_NOTES = {
   barely seen; the face-scaled blur and JPEG rows of `docs/comparison.md` are the fair test there.
 """,
     "ifqa": """- Known limit (measured): IFQA's objective has no MOS (real vs restored faces); the pseudo-MOS only picks the
-  epoch, and validation SRCC was still rising at epoch 10 (0.20 at 5, 0.30 at 8, 0.34 at 10), so more epochs are
-  likely to help. On the bundled samples its scores stay within 0.05 of each other.
+  epoch. On the bundled astronaut the sharp photo scores above its noisy copy (0.388 vs 0.360) but only just above the
+  blurred (0.377) and JPEG q8 (0.366) ones; `two_faces.jpg` is ranked (0.385 vs 0.335). Two fixes were tried on Nov 27
+  2026 and neither shipped (`benchmarks/results/ifqa_trials.csv`): training longer raised validation SRCC to 0.437 at
+  epoch 14 (held-out 0.459) and widened the blur and noise gaps (0.04 at epoch 14, 0.12 at 18), but JPEG q8 never
+  fell clearly below the sharp photo (gap 0.007 at 14, the wrong way at 12, 16 and 18) and validation SRCC dropped
+  after 14; JPEG copies of the real faces shown to D as fakes (the fix that worked for StyleGAN-IQA and DSL-FIQA) made
+  D punish fine texture - the sharp astronaut fell below its blurred and JPEG copies (0.226 vs 0.382 / 0.316) and
+  held-out SRCC to 0.376.
 """,
 }
 

@@ -448,8 +448,8 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
     """``pairs``: (path = degraded face, clean_path = the same face clean). ``val``: (path, mos) for SRCC.
 
     Per step: the restorer G maps degraded -> restored; D sees real faces (label 1), restored
-    faces (0) and FPRS mixes (per-pixel labels); G minimises L1 to the clean face plus a small
-    adversarial term. Selection and the log use validation SRCC of D's mean map vs the MOS.
+    faces (0), the degraded inputs (0) and FPRS mixes (per-pixel labels); G minimises L1 to the clean face plus a
+    small adversarial term. Selection and the log use validation SRCC of D's mean map vs the MOS.
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
