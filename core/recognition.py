@@ -210,13 +210,13 @@ def _check_settings(out: Path, cfg, done: pd.DataFrame | None) -> None:
     if done is not None and len(done):
         if not side.is_file():
             return
-        have = json.loads(side.read_text())
-        diff = sorted(k for k in want.keys() | have.keys() if have.get(k) != want.get(k))
-        if diff:
+        from .train.state import settings_changes  # noqa: PLC0415
+
+        changes = settings_changes(json.loads(side.read_text()), want)
+        if changes:
             from .errors import FaceIQAError  # noqa: PLC0415
 
-            raise FaceIQAError(f"{out} was made with {', '.join(f'{k}={have.get(k)!r}' for k in diff)}; this run asks "
-                               f"for {', '.join(f'{k}={want.get(k)!r}' for k in diff)}: use another --out or delete it")
+            raise FaceIQAError(f"{out} was made with {changes[0]}; this run asks for {changes[1]}: use another --out or delete it")
         return
     side.parent.mkdir(parents=True, exist_ok=True)
     side.write_text(json.dumps(want, indent=1) + "\n")

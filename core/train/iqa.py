@@ -343,9 +343,8 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
         steps = min(steps, cfg.max_steps_per_epoch)
     sched = (torch.optim.lr_scheduler.StepLR(opt, cfg.step_epochs, cfg.gamma) if cfg.step_epochs
              else torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs))
-    fresh = not (out / "last.json").is_file()
     meta = resume_state(out, model, opt, sched, run_settings(cfg, epochs_fixed=not cfg.step_epochs, train=train, val=val))
-    if fresh:
+    if meta["epoch"] == 0:  # a new run (a saved state holds at least one finished epoch)
         if name == "dsl-fiqa" and cfg.dsl_pretrain_steps:
             degraded = x_tr[torch.from_numpy(y_tr.numpy() < np.median(y_tr.numpy()))] if len(x_tr) > 1 else x_tr
             meta["dsl_losses"] = pretrain_degradation(model.degradation, x_tr, degraded, cfg.dsl_pretrain_steps, seed=cfg.seed,

@@ -87,13 +87,21 @@ def table_fingerprint(table) -> dict:
     return {"rows": int(len(table)), "sha256": h.hexdigest()[:16]}
 
 
+def settings_changes(have: dict, want: dict) -> tuple[str, str] | None:
+    """``("k=old, ...", "k=new, ...")`` over the keys whose values differ between two settings dicts; None when equal."""
+    diff = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))
+    if not diff:
+        return None
+    return ", ".join(f"{k}={have.get(k)!r}" for k in diff), ", ".join(f"{k}={want.get(k)!r}" for k in diff)
+
+
 def run_settings(cfg, epochs_fixed: bool = False, **tables) -> dict:
     """What a resumed run must share with the run it resumes: every field of the training config ``cfg`` (a
     dataclass) but :data:`MAY_CHANGE` (``epochs`` kept when ``epochs_fixed``), and a fingerprint of each table."""
     from dataclasses import asdict  # noqa: PLC0415
 
-    keep = set(MAY_CHANGE) - ({"epochs"} if epochs_fixed else set())
-    settings = {k: v for k, v in asdict(cfg).items() if k not in keep}
+    free = set(MAY_CHANGE) - ({"epochs"} if epochs_fixed else set())
+    settings = {k: v for k, v in asdict(cfg).items() if k not in free}
     settings.update({f"data.{k}": table_fingerprint(t) for k, t in tables.items()})
     return json.loads(json.dumps(settings))  # tuples as lists, as JSON reads them back
 
@@ -108,17 +116,14 @@ def resume_state(directory: str | os.PathLike, model: torch.nn.Module, optimizer
     d = Path(directory)
     if settings is not None and (d / "last.json").is_file():
         have = json.loads((d / "last.json").read_text()).get("meta", {}).get("settings")
-        if have is not None:
-            diff = sorted(k for k in have.keys() | settings.keys() if have.get(k) != settings.get(k))
-            if diff:
-                from ..errors import FaceIQAError  # noqa: PLC0415
+        changes = settings_changes(have, settings) if have is not None else None
+        if changes:
+            from ..errors import FaceIQAError  # noqa: PLC0415
 
-                extend = ("only --epochs may change, to extend it" if "epochs" not in settings
-                          else "--epochs cannot change: its cosine learning-rate schedule spans the epoch count")
-                raise FaceIQAError(
-                    f"{d} holds a run started with {', '.join(f'{k}={have.get(k)!r}' for k in diff)}; this run asks for "
-                    f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}. Resume it with its own settings ({extend}), "
-                    "or train into another --out")
+            extend = ("only --epochs may change, to extend it" if "epochs" not in settings
+                      else "--epochs cannot change: its cosine learning-rate schedule spans the epoch count")
+            raise FaceIQAError(f"{d} holds a run started with {changes[0]}; this run asks for {changes[1]}. Resume it with "
+                               f"its own settings ({extend}), or train into another --out")
     meta = load_state(d, model, optimizer, scheduler) or {"epoch": 0, "best_srcc": -2.0, "history": []}
     if settings is not None:
         meta["settings"] = settings
