@@ -9,7 +9,8 @@ q8, and a blur scaled to the face - radius 2 x face width / 63 px, LFW's median 
 gets the blur LFW's faces get, not a sub-pixel one; and JPEG q8 of the photo shrunk so the face is 63 px wide,
 against that shrunk photo), then every model scores the largest face with its own detector and alignment. Writes
 ``benchmarks/results/defaults/user_photos.csv`` (per photo set, model and kind: faces, share where the
-sharp photo scores higher, mean and median gap) and prints it.
+sharp photo scores higher, mean and median gap) and, next to it, ``greyscale.csv`` (the colour photos vs their
+greyscale copies: a colour bias, not a degradation) and prints both.
 """
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def user_photo_table(data: Path, n: int, models, weights: dict[str, str] | None 
     return pd.DataFrame(rows).sort_values(["photos", "model"], kind="stable").reset_index(drop=True)
 
 
+def greyscale_table(data: Path, n: int, models, weights: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per model: the colour held-out LFW photos and their greyscale copies - faces, share where the copy
+    scores higher, mean / median gap (colour - greyscale; ~0 for a model without a colour bias)."""
+    from core import Scorer  # noqa: PLC0415
+    from core.evaluate import colour_vs_greyscale, heldout_photos  # noqa: PLC0415
+
+    photos = heldout_photos(data / "lfw" / "images", n)
+    rows = []
+    for name in models:
+        g = colour_vs_greyscale(Scorer(name, weights=(weights or {}).get(name)), photos).gap
+        rows.append({"model": name, "faces": len(g), "greyscale_higher": round(float((g < 0).mean()), 3),
+                     "mean_gap": round(float(g.mean()), 4), "median_gap": round(float(g.median()), 4)})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=os.environ.get("FACEIQA_DATA", str(ROOT.parent / "shared" / "data")))
@@ -55,6 +71,9 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.to_string(index=False))
+    grey = greyscale_table(Path(args.data), args.n, args.models, dict(w.split("=", 1) for w in args.weights))
+    grey.to_csv(Path(args.out).with_name("greyscale.csv"), index=False)
+    print(grey.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -236,3 +236,29 @@ def sharp_vs_degraded(scorer, photos, kinds=tuple(USER_DEGRADATIONS)) -> pd.Data
                 sharp = ref[0].score
                 rows.append({"photo": i, "kind": k, "sharp": sharp, "degraded": faces[k][0].score, "gap": sharp - faces[k][0].score})
     return pd.DataFrame(rows, columns=["photo", "kind", "sharp", "degraded", "gap"])
+
+
+def is_greyscale(rgb: np.ndarray, tol: float = 8.0) -> bool:
+    """True for a photo whose colour channels agree: mean |R - G| and |R - B| below ``tol`` grey levels (a toned
+    black-and-white print, mean channel gaps ~5, counts; a hand-coloured one, ~35, does not)."""
+    a = np.asarray(rgb, dtype=np.float32)
+    return bool(np.abs(a[..., 0] - a[..., 1]).mean() < tol and np.abs(a[..., 0] - a[..., 2]).mean() < tol)
+
+
+def as_greyscale(rgb: np.ndarray) -> np.ndarray:
+    """The ITU-R 601 luma of an RGB photo in all three channels (what PIL's ``convert("L")`` keeps), ``uint8``."""
+    y = np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.clip(y + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def colour_vs_greyscale(scorer, photos) -> pd.DataFrame:
+    """Per colour photo: its score, its greyscale copy's score and the gap (largest face). Not a degradation - a
+    black-and-white photo can be perfect - so a model without a colour bias keeps the gap near 0."""
+    rows = []
+    for i, photo in enumerate(photos):
+        if is_greyscale(photo):
+            continue
+        colour, grey = (scorer.assess(x, faces="largest").faces for x in (photo, as_greyscale(photo)))
+        if colour and grey:
+            rows.append({"photo": i, "colour": colour[0].score, "greyscale": grey[0].score, "gap": colour[0].score - grey[0].score})
+    return pd.DataFrame(rows, columns=["photo", "colour", "greyscale", "gap"])

@@ -260,3 +260,25 @@ def test_training_jpeg_copies_are_labelled_like_the_build(astronaut, astronaut_f
     with pytest.raises(ValueError, match="'degradation' column"):
         train_iqa("stylegan-iqa", pd.DataFrame({"path": ["a.png"], "mos": [0.5]}), pd.DataFrame({"path": ["a.png"], "mos": [0.5]}),
                   "/nonexistent/run", IQATrainConfig(jpeg_copies=2), progress=False)
+
+
+def test_greyscale_copies_and_the_colour_bias_table(astronaut):
+    from PIL import Image
+
+    from core.evaluate import as_greyscale, colour_vs_greyscale, is_greyscale
+
+    grey = as_greyscale(astronaut)
+    pil = np.asarray(Image.fromarray(astronaut).convert("L"))
+    assert grey.shape == astronaut.shape and grey.dtype == np.uint8
+    assert (grey[..., 0] == grey[..., 2]).all() and np.abs(grey[..., 0].astype(int) - pil).max() <= 1
+    toned = np.clip(grey * np.array([1.015, 1.0, 0.975]), 0, 255).astype(np.uint8)  # a toned print (channel gaps ~5)
+    assert is_greyscale(grey) and is_greyscale(toned) and not is_greyscale(astronaut)
+
+    class Saturation:  # a "model" that likes colour: the score is the mean spread of the channels
+        def assess(self, img, faces="largest"):
+            face = type("Face", (), {"score": float(np.asarray(img, float).std(axis=-1).mean() / 100)})
+            return type("Result", (), {"faces": [face]})
+
+    df = colour_vs_greyscale(Saturation(), [astronaut, grey, astronaut[::2, ::2]])
+    assert df.photo.tolist() == [0, 2]  # the greyscale photo has no colour to take away
+    assert (df.greyscale == 0).all() and (df.gap > 0.05).all() and np.allclose(df.gap, df.colour - df.greyscale)

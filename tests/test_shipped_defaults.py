@@ -189,6 +189,26 @@ def test_repeated_runs_section_tests_every_pair_of_models(tmp_path):
     assert seeds_md(tmp_path / "none") == ""
 
 
+@pytest.mark.data
+def test_real_degraded_pairs_match_colour_and_people(shared_data):
+    """docs/comparison.md's real pairs: all 7 childhood prints of LFW people are found, a greyscale print is compared
+    with greyscale copies of the clean photos (colour alone must not decide a pair), and the summary counts agree."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from train_defaults import REAL_DEGRADED, pairs_summary, real_pairs
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    pairs = real_pairs(shared_data, {}, models=["tinyfqnet"], max_clean=3)
+    assert pairs.person.tolist() == list(REAL_DEGRADED)
+    grey = set(pairs[pairs.greyscale].person)
+    assert grey == {"Paris_Hilton", "David_Beckham", "Robert_Downey_Jr", "John_Lennon"}, grey
+    assert (pairs.clean_photos <= 3).all() and (pairs.clean_photos >= 1).all()
+    one = pairs[pairs.clean_photos == 1]  # one clean photo: it is above the print exactly when the print is below it
+    assert len(one) >= 1 and (one.clean_above == one.degraded_below_clean.astype(float)).all()
+    s = pairs_summary(pairs).iloc[0]
+    assert s.pairs == 7 and s.degraded_below_clean == pairs.degraded_below_clean.sum()
+
+
 def test_cards_quote_the_repeated_runs_table():
     """Each seed model's card carries the seeds.csv line `train_defaults.py --ship` writes (no stale copy); a model whose
     config changed since its repeated runs (rows moved to seeds_previous.csv) quotes none, and its shipped run is not

@@ -243,8 +243,41 @@ def test_damage_pretraining_learns_the_damage_and_resumes(tmp_path, monkeypatch)
 
     from core.errors import FaceIQAError
 
-    with pytest.raises(FaceIQAError, match="holds 15 damage pre-training passes, this run asks for 12"):
+    with pytest.raises(FaceIQAError, match="holds 15 damage pre-training passes with grey_prob=0.0, this run asks for 12 with"):
         tq._pretrained(TinyFQNetQuality(), (clean, damaged), replace(cfg, pretrain_epochs=12), out, "cpu", False)
+    with pytest.raises(FaceIQAError, match="this run asks for 15 with grey_prob=0.2"):  # greyscale rows change the stage
+        tq._pretrained(TinyFQNetQuality(), (clean, damaged), replace(cfg, grey_prob=0.2), out, "cpu", False)
+
+
+def test_greyscale_rows_are_the_luma_of_the_crop_and_pairs_go_grey_together():
+    """``grey_prob``: the chosen rows become ITU-R 601 luma in all channels (after the flip), the others stay as they
+    were; a damage pair's two halves share one draw, so a pair never compares a colour crop with a grey one."""
+    import numpy as np
+    from PIL import Image
+
+    import core.train.tinyfqnet as tq
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 255, (4, 3, 16, 16), generator=g).to(torch.uint8)
+    flip = torch.tensor([False, True, False, True])
+    grey = torch.tensor([False, False, True, True])
+    y = tq.flipped(x, flip, "cpu", grey)
+    assert torch.equal(y[:2], tq.flipped(x, flip, "cpu")[:2])  # colour rows untouched
+    pil = np.asarray(Image.fromarray(x[2].permute(1, 2, 0).numpy()).convert("L")) / 255.0
+    assert np.abs(y[2, 0].numpy() - pil).max() < 1.5 / 255 and torch.equal(y[2, 0], y[2, 2])
+    luma3 = torch.einsum("chw,c->hw", x[3].float() / 255.0, torch.tensor([0.299, 0.587, 0.114]))
+    assert torch.allclose(y[3], luma3.flip(-1).expand(3, -1, -1), atol=1e-6)  # mirrored, then grey
+    seen = []
+    orig = tq.flipped
+    tq.flipped = lambda crops, flip, device, grey=None: seen.append(grey) or orig(crops, flip, device, grey)
+    try:
+        model = tq.TinyFQNetQuality()
+        cfg = tq.TinyFQTrainConfig(pretrain_epochs=1, batch=8, grey_prob=0.5, device="cpu")
+        tq.pretrain_on_damage(model, (x.repeat(4, 1, 1, 1), x.repeat(4, 1, 1, 1)), cfg, "cpu", progress=False)
+    finally:
+        tq.flipped = orig
+    assert seen and all(torch.equal(m[: len(m) // 2], m[len(m) // 2 :]) for m in seen)
+    assert 0 < torch.cat(seen).float().mean() < 1
 
 
 @pytest.mark.data

@@ -48,6 +48,9 @@ class TinyFQTrainConfig:
     rank_weight: float = 0.0  # weight of the heavy-damage ranking hinge (needs ``damage_pairs``; 0 = off)
     rank_margin: float = 0.1  # the clean crop must score this much above its heavily damaged copy
     pretrain_epochs: int = 0  # epochs of damage pre-training (clean vs damaged, BCE, constant lr) before Eq. 2; needs ``damage_pairs``
+    #: share of training crops shown in greyscale (label kept: dlib's embedding of a greyscale copy keeps cos 0.993 to
+    #: the colour one's, ~0.06 on the label scale); pairs go grey together. 0 = colour only (the paper)
+    grey_prob: float = 0.0
     seed: int = 0
     device: str = "auto"
 
@@ -100,10 +103,18 @@ def damage_rank_loss(pred_clean: torch.Tensor, pred_damaged: torch.Tensor, margi
     return torch.relu(margin - (pred_clean - pred_damaged)).mean()
 
 
-def flipped(x_uint8: torch.Tensor, flip: torch.Tensor, device) -> torch.Tensor:
-    """uint8 crops -> float [0, 1] on ``device``, mirrored where ``flip`` (bool, (B,)) is set."""
+_LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+def flipped(x_uint8: torch.Tensor, flip: torch.Tensor, device, grey: torch.Tensor | None = None) -> torch.Tensor:
+    """uint8 crops -> float [0, 1] on ``device``, mirrored where ``flip`` (bool, (B,)) is set and in greyscale (ITU-R
+    601 luma in every channel) where ``grey`` is."""
     x = x_uint8.to(device).float() / 255.0
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if grey is not None:
+        y = torch.einsum("bchw,c->bhw", x, _LUMA.to(x))[:, None].expand_as(x)
+        x = torch.where(grey[:, None, None, None], y, x)
+    return x
 
 
 def pretrain_on_damage(model: TinyFQNetQuality, pairs: tuple[torch.Tensor, torch.Tensor], cfg: TinyFQTrainConfig,
@@ -132,7 +143,8 @@ def pretrain_on_damage(model: TinyFQNetQuality, pairs: tuple[torch.Tensor, torch
                       disable=not progress, leave=False):
             r = order[s : s + half]
             flip = torch.from_numpy(g.random(len(r)) < 0.5).to(device).repeat(2)
-            x = flipped(torch.cat([pairs[0][r], pairs[1][r]]), flip, device)
+            grey = torch.from_numpy(g.random(len(r)) < cfg.grey_prob).to(device).repeat(2) if cfg.grey_prob > 0 else None
+            x = flipped(torch.cat([pairs[0][r], pairs[1][r]]), flip, device, grey)
             y = torch.cat([torch.ones(len(r)), torch.zeros(len(r))]).to(device)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(net.logit(x), y)
             opt.zero_grad()
@@ -152,20 +164,22 @@ def _pretrained(model: TinyFQNetQuality, pairs, cfg: TinyFQTrainConfig, out: Pat
         from safetensors import safe_open  # noqa: PLC0415
 
         with safe_open(os.fspath(path), "pt") as f:
-            losses = (f.metadata() or {}).get("bce_per_epoch") or ""
+            info = f.metadata() or {}
+        losses = info.get("bce_per_epoch") or ""
         passes = len(losses.split(",")) if losses else 0
-        if passes != cfg.pretrain_epochs:
+        grey = float(info.get("grey_prob", 0.0))
+        if passes != cfg.pretrain_epochs or grey != cfg.grey_prob:
             from ..errors import FaceIQAError  # noqa: PLC0415
 
-            raise FaceIQAError(f"{path} holds {passes} damage pre-training passes, this run asks for {cfg.pretrain_epochs}: "
-                               "use another --out or delete it")
+            raise FaceIQAError(f"{path} holds {passes} damage pre-training passes with grey_prob={grey}, this run asks for "
+                               f"{cfg.pretrain_epochs} with grey_prob={cfg.grey_prob}: use another --out or delete it")
         model.load_state_dict(load_file(os.fspath(path)))
         model.to(device)
         return
     losses = pretrain_on_damage(model, pairs, cfg, device, progress)
     tmp = out / "pretrained.safetensors.tmp"
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, os.fspath(tmp),
-              metadata={"bce_per_epoch": ",".join(f"{v:.5f}" for v in losses)})
+              metadata={"bce_per_epoch": ",".join(f"{v:.5f}" for v in losses), "grey_prob": str(cfg.grey_prob)})
     os.replace(tmp, path)
 
 
@@ -213,9 +227,10 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
         for s in tqdm(range(0, len(order), cfg.batch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False):
             b = order[s : s + cfg.batch]
             flip = torch.from_numpy(g.random(len(b)) < 0.5).to(device)
+            grey = torch.from_numpy(g.random(len(b)) < cfg.grey_prob).to(device) if cfg.grey_prob > 0 else None
 
-            def images(crops: torch.Tensor, rows: np.ndarray) -> torch.Tensor:  # this step's flips
-                return flipped(crops[rows], flip, device)
+            def images(crops: torch.Tensor, rows: np.ndarray) -> torch.Tensor:  # this step's flips and greyscale rows
+                return flipped(crops[rows], flip, device, grey)
 
             pred_b, y_b = model({"aligned": images(x_tr, b)}), y_tr[b].to(device)
             loss = torch.mean((pred_b - y_b) ** 2)  # Eq. 2
