@@ -35,7 +35,7 @@ def analyse_one(path: str, aligned: bool = False, fallback_whole: bool = True) -
     from .io import load_image  # noqa: PLC0415
     from .stats import image_stats, skin_tone  # noqa: PLC0415
 
-    row: dict = {"path": str(path)}
+    row: dict = {"path": str(path), "analysis_version": ANALYSIS_VERSION}
     try:
         rgb = load_image(path)
     except InvalidImageError as exc:
@@ -62,6 +62,11 @@ def _analyse_chunk(args) -> list[dict]:
     return [analyse_one(p, aligned, fallback_whole) for p in paths]
 
 
+#: bumped when a cached row's meaning changes; older rows are analysed again (2: black-and-white faces have no skin
+#: tone, Nov 28 2026 - before, ITA read their grey level as "very light" or "dark")
+ANALYSIS_VERSION = 2
+
+
 def analyse_images(
     paths,
     cache_dir: str | os.PathLike,
@@ -72,12 +77,15 @@ def analyse_images(
     workers: int = 1,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Analyse ``paths`` into Parquet parts under ``cache_dir``; returns all rows (cached + new)."""
+    """Analyse ``paths`` into Parquet parts under ``cache_dir``; returns all rows (cached + new), one per path.
+
+    Rows cached by an older analysis (:data:`ANALYSIS_VERSION`) are analysed again; the newer row wins."""
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     parts = sorted(cache.glob("part-*.parquet"))
-    done = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else pd.DataFrame({"path": []})
-    have = set(done["path"].astype(str))
+    done = _latest(parts) if parts else pd.DataFrame({"path": []})
+    current = done["analysis_version"].eq(ANALYSIS_VERSION) if "analysis_version" in done.columns else pd.Series(False, index=done.index)
+    have = set(done.loc[current, "path"].astype(str))
     todo = [str(p) for p in dict.fromkeys(str(p) for p in paths) if str(p) not in have]
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
     start = len(parts)
@@ -107,7 +115,13 @@ def analyse_images(
     if bar is not None:
         bar.close()
     parts = sorted(cache.glob("part-*.parquet"))
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else done
+    return _latest(parts) if parts else done
+
+
+def _latest(parts: list[Path]) -> pd.DataFrame:
+    """All cached rows, the last one of each path (parts are numbered in the order they were written)."""
+    df = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    return df.drop_duplicates("path", keep="last").reset_index(drop=True)
 
 
 def embedding_matrix(df: pd.DataFrame) -> np.ndarray:

@@ -153,6 +153,35 @@ def test_utkface_ita_order_and_gender_on_held_out_sample(shared_data, tmp_path):
     assert med["Black"] < med["Asian"] and med["Black"] < 25
 
 
+@pytest.mark.data
+def test_black_and_white_utkface_photos_have_no_skin_tone_and_old_caches_are_redone(shared_data, tmp_path):
+    """76 of UTKFace's 6,044 crops are black-and-white (45 of them labelled Black / Asian / Indian / Others); ITA read
+    every one as a tone ("very light" for most). They are 'unknown' now, and a cache written before that fix is
+    analysed again (one row per path, the new one) instead of keeping the old tone."""
+    from core.embed import ANALYSIS_VERSION, analyse_images
+    from core.evaluate import is_greyscale
+    from core.io import load_image
+
+    names = ["5_0_3_20161220220253921.jpg.chip.jpg", "71_1_2_20170105174339014.jpg.chip.jpg", "28_0_4_20170105183852672.jpg.chip.jpg"]
+    grey = [shared_data / "utkface" / "images" / n for n in names]
+    grey = [p for p in grey if p.is_file()]
+    if not grey:
+        pytest.skip("those UTKFace crops are not in this copy of the data")
+    assert all(is_greyscale(load_image(p)) for p in grey)
+    colour = sorted((shared_data / "utkface" / "images").glob("1_1_2_*.jpg"))[:2]
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old = pd.DataFrame({"path": [str(p) for p in grey], "status": "ok", "skin_tone": "Light", "ita_class": "very light"})
+    old.to_parquet(cache / "part-00000.parquet", index=False)  # as the analysis before the fix left it
+    df = analyse_images([*grey, *colour], cache, progress=False).set_index("path")
+    assert len(df) == len(grey) + len(colour) and df.index.is_unique
+    assert (df.analysis_version == ANALYSIS_VERSION).all()
+    assert (df.loc[[str(p) for p in grey], "skin_tone"] == "unknown").all()
+    assert (df.loc[[str(p) for p in colour], "skin_tone"] != "unknown").all()
+    again = analyse_images([*grey, *colour], cache, progress=False)  # now current: nothing analysed twice
+    assert len(again) == len(df) and len(list(cache.glob("part-*.parquet"))) == 2
+
+
 def test_photo_stage_degrades_the_source_before_alignment(tmp_path, astronaut):
     from core.degrade import degrade
     from core.faces import FaceDetector, align_gfiqa

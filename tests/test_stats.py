@@ -43,6 +43,21 @@ def test_skin_patch_of_known_lab_gets_expected_group(lab, group, astronaut_face)
     assert out["skin_tone"] == group and out["skin_pixels"] > 200
 
 
+def test_black_and_white_faces_have_no_skin_tone(astronaut, astronaut_face):
+    """ITA of a grey face reads its grey level as a tone (+-90 degrees: 'very light' or 'dark'); such a face is
+    'unknown', a toned print too, while the colour photo keeps its group."""
+    from core.evaluate import as_greyscale
+    from core.stats import GREY_CHROMA
+
+    colour = skin_tone(astronaut, astronaut_face.landmarks)
+    assert colour["skin_tone"] != "unknown" and colour["skin_chroma"] > 2 * GREY_CHROMA
+    grey = as_greyscale(astronaut)
+    toned = np.clip(grey * np.array([1.015, 1.0, 0.975]), 0, 255).astype(np.uint8)
+    for img in (grey, toned, (grey * 0.4).astype(np.uint8)):  # a dark print must not read "dark" either
+        out = skin_tone(img, astronaut_face.landmarks)
+        assert out["skin_tone"] == "unknown" and np.isnan(out["ita"]) and out["skin_chroma"] < GREY_CHROMA and out["skin_pixels"] > 200
+
+
 def test_skin_region_too_small_is_unknown():
     lm = np.tile(np.array([[10.0, 10.0]]), (68, 1))
     assert skin_tone(np.zeros((20, 20, 3), np.uint8), lm)["skin_tone"] == "unknown"
