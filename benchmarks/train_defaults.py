@@ -15,7 +15,8 @@ Steps (each one a `faceiqa` command, printed before it runs; finished steps are 
 4. ``faceiqa evaluate``: SRCC/KRCC/PLCC/RMSE on the held-out people -> ``benchmarks/results/defaults``.
 5. ``--ship``: the best checkpoint (float16) and a model card under ``assets/models``.
 6. ``faceiqa compare`` of every seed model and the perceptual baselines on the held-out people
-   (``--compare``), plus the real degraded GFPGAN crops against clean LFW photos of the same person.
+   (``--compare``), plus real degraded prints (GFPGAN + CodeFormer examples) against clean LFW photos of the same
+   person, the newcomer table and a colour-bias table (colour photos vs their greyscale copies).
 
 Labels are full-reference pseudo-MOS of synthetic degradations, not human opinion.
 """
