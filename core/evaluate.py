@@ -247,7 +247,9 @@ def is_greyscale(rgb: np.ndarray, tol: float = 8.0) -> bool:
 
 def as_greyscale(rgb: np.ndarray) -> np.ndarray:
     """The ITU-R 601 luma of an RGB photo in all three channels (what PIL's ``convert("L")`` keeps), ``uint8``."""
-    y = np.asarray(rgb, dtype=np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    from .stats import grey  # noqa: PLC0415
+
+    y = grey(rgb, np.float32)
     return np.repeat(np.clip(y + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
 
 

@@ -30,6 +30,7 @@ from ..checkpoint import save_checkpoint
 from ..metrics import plcc, srcc
 from ..models.tinyfqnet import TinyFQNetQuality
 from ..recognition import decode_crop, smooth_sample
+from ..tensors import luma
 from .state import resume_state, run_settings, save_state
 
 
@@ -103,17 +104,13 @@ def damage_rank_loss(pred_clean: torch.Tensor, pred_damaged: torch.Tensor, margi
     return torch.relu(margin - (pred_clean - pred_damaged)).mean()
 
 
-_LUMA = torch.tensor([0.299, 0.587, 0.114])
-
-
 def flipped(x_uint8: torch.Tensor, flip: torch.Tensor, device, grey: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 crops -> float [0, 1] on ``device``, mirrored where ``flip`` (bool, (B,)) is set and in greyscale (ITU-R
     601 luma in every channel) where ``grey`` is."""
     x = x_uint8.to(device).float() / 255.0
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     if grey is not None:
-        y = torch.einsum("bchw,c->bhw", x, _LUMA.to(x))[:, None].expand_as(x)
-        x = torch.where(grey[:, None, None, None], y, x)
+        x = torch.where(grey[:, None, None, None], luma(x).expand_as(x), x)
     return x
 
 
