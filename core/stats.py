@@ -116,9 +116,12 @@ def skin_tone(image: np.ndarray, landmarks: np.ndarray, min_pixels: int = 50) ->
 
     mask = skin_region_mask(landmarks, image.shape)
     n = int(mask.sum())
-    if n < min_pixels:
+    def unknown(chroma: float) -> dict:
         return {"ita": float("nan"), "ita_class": "unknown", "fitzpatrick": "unknown", "skin_tone": "unknown", "skin_pixels": n,
-                "skin_chroma": float("nan")}
+                "skin_chroma": chroma}
+
+    if n < min_pixels:
+        return unknown(float("nan"))
     lab = rgb2lab(np.asarray(image)[mask][None].astype(np.float64) / 255.0)[0]
     # drop specular highlights and deep shadows before the median
     lum = lab[:, 0]
@@ -126,8 +129,7 @@ def skin_tone(image: np.ndarray, landmarks: np.ndarray, min_pixels: int = 50) ->
     lab = lab[(lum >= lo) & (lum <= hi)] if ((lum >= lo) & (lum <= hi)).sum() >= min_pixels // 2 else lab
     chroma = float(np.median(np.hypot(lab[:, 1], lab[:, 2])))
     if chroma < GREY_CHROMA:  # a black-and-white photo has no skin colour: ITA would read its grey level as a tone
-        return {"ita": float("nan"), "ita_class": "unknown", "fitzpatrick": "unknown", "skin_tone": "unknown", "skin_pixels": n,
-                "skin_chroma": chroma}
+        return unknown(chroma)
     ita = ita_degrees(lab)
     cls = ita_class(ita)
     fitz = FITZPATRICK[cls]
