@@ -2,6 +2,7 @@
 
     python benchmarks/bench_models.py                 # CPU, batch 1, paper + lite configs
     python benchmarks/bench_models.py --device cuda --out benchmarks/results/models_cuda.csv
+    python benchmarks/bench_models.py --models dsl-fiqa                  # re-measure one model's rows in place
 
 FLOPs come from ``torch.utils.flop_counter`` (2 per multiply-add) on the meta device for the
 paper configs (nothing allocated) and on real tensors for the lite ones; latency is the median
@@ -48,12 +49,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--skip-paper-latency", action="store_true")
+    ap.add_argument("--models", nargs="*", default=None, help="only these models (their rows replace those in an existing --out)")
     ap.add_argument("--out", default="benchmarks/results/models_cpu.csv")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
-    for name, config in CONFIGS:
+    for name, config in [c for c in CONFIGS if not args.models or c[0] in args.models]:
         with torch.device("meta"):
             meta = create_model(name, pretrained=False, device="meta", config=config)
         params = sum(p.numel() for p in meta.parameters())
@@ -82,6 +84,11 @@ def main() -> None:
                      "paper": PAPER.get((name, config), "")})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
+    if args.models and Path(args.out).is_file():  # keep the other models' rows, in their order
+        old = pd.read_csv(args.out)
+        new = table.set_index(["model", "config"])
+        table = pd.concat([new.loc[[k]].reset_index() if k in new.index else old.iloc[[i]]
+                           for i, k in enumerate(zip(old.model, old.config))], ignore_index=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.to_string(index=False))

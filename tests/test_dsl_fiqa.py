@@ -88,6 +88,54 @@ def test_lite_maps_tile_the_input_and_missing_landmarks_are_fine():
     assert torch.allclose(one["score"], (c * q).sum((1, 2)) / c.sum((1, 2)), atol=1e-5)
 
 
+@pytest.mark.parametrize("rows", [None, 4, 1000])
+def test_batched_crops_match_one_call_per_crop(rows):
+    """run() scores every crop of every image in a few network calls; the result is the per-crop loop's."""
+    torch.manual_seed(1)
+    m = DSLFIQA("lite").eval()
+    m.rows_per_call = rows
+    x, lm = torch.rand(3, 3, 192, 192), torch.rand(3, 68, 2) * 192
+    with torch.no_grad():
+        got = m.run(x, lm)
+        scores, conf, cover = [], torch.zeros(3, 12, 12), torch.zeros(12, 12)
+        for x0, y0 in m.crop_boxes(192):
+            boxes = torch.tensor([[x0, y0, 128, 128]] * 3, dtype=torch.float32)
+            out = m.score_crops(x[:, :, y0 : y0 + 128, x0 : x0 + 128], landmark_token_encoding(lm, boxes, m.grid))
+            scores.append(out["score"])
+            conf[:, y0 // 16 : y0 // 16 + 8, x0 // 16 : x0 // 16 + 8] += out["confidence"].view(3, 8, 8)
+            cover[y0 // 16 : y0 // 16 + 8, x0 // 16 : x0 // 16 + 8] += 1
+    assert torch.allclose(got["score"], torch.stack(scores, 1).mean(1), atol=1e-6)
+    assert torch.allclose(got["confidence_map"], conf / cover, atol=1e-6)
+    assert len({round(float(s), 4) for s in got["score"]}) == 3  # the images' rows were not mixed up
+
+
+def test_dsl_cam_tiles_each_crop_where_it_lies():
+    from core.explain import _tile_dsl_crops
+
+    m = DSLFIQA("lite").eval()
+    heat = np.stack([np.full((256, 256), k + 1.0, np.float32) for k in range(9)])  # crop k's map = k + 1 everywhere
+    tiled = _tile_dsl_crops(m, heat)
+    assert tiled.shape == (256, 256)
+    assert tiled[0, 0] == 1 and tiled[-1, -1] == 9 and tiled[0, -1] == 3 and tiled[-1, 0] == 7  # corners: one crop each
+    assert tiled[128, 128] == pytest.approx(5.0)  # the centre: the mean of all nine
+
+
+def test_dsl_cam_changes_only_where_the_face_changed():
+    """Each crop's CAM sits where the crop lies: darkening the bottom-right corner, which the top-left crop never
+    sees, leaves the top-left corner of the heatmap as it was and changes the bottom-right one."""
+    from core.explain import cam_heatmap
+    from core.models import create_model
+
+    m = create_model("dsl-fiqa", device="cpu")
+    face = (np.random.default_rng(0).random((192, 192, 3)) * 255).astype(np.uint8)
+    other = face.copy()
+    other[150:, 150:] = 0
+    a, b = cam_heatmap(m, face), cam_heatmap(m, other)
+    assert a.shape == (192, 192) and 0 <= a.min() and a.max() <= 1
+    assert np.allclose(a[:30, :30], b[:30, :30], atol=1e-5)
+    assert np.abs(a[-30:, -30:] - b[-30:, -30:]).max() > 1e-2
+
+
 def test_charbonnier_hand_computed():
     p, y = torch.tensor([0.5, 0.0]), torch.tensor([0.2, 0.0])
     assert float(charbonnier(p, y, eps=0.4)) == pytest.approx((0.5 + 0.4) / 2)
