@@ -86,16 +86,12 @@ def _faces_and_landmarks(table: pd.DataFrame, root: Path, size: int) -> tuple[to
     return x, lm
 
 
-def _predict(model, x_uint8: torch.Tensor, lm: np.ndarray | None, dtype: torch.dtype | None, batch: int = 16) -> np.ndarray:
-    dev = model.device
-    out = []
-    with torch.no_grad(), torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-        for i in range(0, len(x_uint8), batch):
-            b = {"aligned": x_uint8[i : i + batch].to(dev).float() / 255.0}
-            if lm is not None:
-                b["landmarks"] = torch.from_numpy(lm[i : i + batch]).to(dev)
-            out.append(model(b).float().cpu())
-    return torch.cat(out).numpy()
+def _predict(model, x_uint8: torch.Tensor, lm: np.ndarray | None, dtype: torch.dtype | None) -> np.ndarray:
+    """``core.train.iqa.predict_table``, under autocast to ``dtype`` (None: fp32)."""
+    from core.train.iqa import predict_table
+
+    with torch.no_grad(), torch.autocast(model.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        return predict_table(model, x_uint8, lm)
 
 
 def parity(pack: Path) -> list[dict]:
