@@ -160,6 +160,9 @@ DOMAIN_NOTES = {
   held-out SRCC to 0.376. A third (Nov 28 2026): D's target for a real pixel set to the clean crop's own label (so
   LFW's soft news photos count as less real): validation SRCC 0.346 (epoch 9), held-out 0.358, the astronaut's JPEG
   q8 and noisy copies *above* the sharp photo (0.079 / 0.066 vs 0.063) and `two_faces.jpg` reversed - not shipped.
+  A fourth (Nov 28 2026): a 160-px input instead of 128 (1.3x the time): held-out SRCC 0.473 (the 128-px runs' 3-seed
+  median is 0.473), the astronaut's blur and JPEG gaps as thin as before (0.017 / 0.024; noise 0.095) and
+  `two_faces.jpg` reversed (0.166 vs 0.189) - input size is not the lever; not shipped.
   On 13 sharp high-resolution portraits whole-photo noise and JPEG q8 are ranked for only 69 % of faces (a blur scaled
   to the face: 100 %); on LFW-sized faces 85-92 % (`docs/comparison.md`).
 """,
