@@ -84,7 +84,7 @@ def _tile_dsl_crops(model: QualityModel, heat: np.ndarray) -> np.ndarray:
     """DSL-FIQA scores K crops of the face in one pass, so its CAM layer sees K crops: put each crop's map (the CAM
     package stretched it to the whole face) back where the crop lies and average the overlaps."""
     size, c = model.cfg.input_size, model.cfg.crop
-    boxes = [((x0 // model.cfg.patch) * model.cfg.patch, (y0 // model.cfg.patch) * model.cfg.patch) for x0, y0 in model.crop_boxes(size)]
+    boxes = model.on_token_grid(model.crop_boxes(size))
     hh, ww = heat.shape[-2:]
     fy, fx = hh / size, ww / size
     acc, cover = np.zeros((hh, ww), np.float32), np.zeros((hh, ww), np.float32)

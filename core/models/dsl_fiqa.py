@@ -349,6 +349,11 @@ class DSLFIQA(QualityModel):
         pos = [round(i * (size - c) / (k - 1)) for i in range(k)] if k > 1 else [(size - c) // 2]
         return [(x, y) for y in pos for x in pos]
 
+    def on_token_grid(self, crops: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Crop corners moved down onto the patch grid, so the crops' token maps tile the image exactly."""
+        p = self.cfg.patch
+        return [((x0 // p) * p, (y0 // p) * p) for x0, y0 in crops]
+
     # -- one batch of crops
     def score_crops(self, crops: torch.Tensor, lm_enc: torch.Tensor) -> dict[str, torch.Tensor]:
         """crops (B, 3, crop, crop) in [0, 1], landmark encodings (B, T, E) -> per-token maps and crop scores."""
@@ -382,7 +387,7 @@ class DSLFIQA(QualityModel):
             raise ValueError(f"expected square images of at least {self.cfg.crop} px, got {hgt}x{wid}")
         crops = crops or self.crop_boxes(hgt)
         p, g, c, k = self.cfg.patch, self.grid, self.cfg.crop, len(crops)
-        crops = [((x0 // p) * p, (y0 // p) * p) for x0, y0 in crops]  # on the token grid, so maps tile exactly
+        crops = self.on_token_grid(crops)
         # every crop of every image, crop-major (K*B rows), scored in chunks of rows_per_call: few network calls
         # instead of one per crop position, which left a GPU launch-bound
         patches = torch.cat([image[:, :, y0 : y0 + c, x0 : x0 + c] for x0, y0 in crops])
