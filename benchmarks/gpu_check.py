@@ -78,12 +78,15 @@ def make_pack(bench: Path, heldout: Path, tfq_labels: Path, out: Path, train_sou
 
 
 # ----------------------------------------------------------------------------- run (on the GPU machine)
+def _landmarks(table: pd.DataFrame) -> np.ndarray:
+    """(N, 68, 2) from the pack's ``landmarks`` column (flat lists, divided by the crop size)."""
+    return np.stack([np.asarray(v, np.float32).reshape(68, 2) for v in table.landmarks])
+
+
 def _faces_and_landmarks(table: pd.DataFrame, root: Path, size: int) -> tuple[torch.Tensor, np.ndarray]:
     from core.train.iqa import load_faces
 
-    x = load_faces([str(root / p) for p in table.image], size)
-    lm = np.stack([np.asarray(v, np.float32).reshape(68, 2) for v in table.landmarks])
-    return x, lm
+    return load_faces([str(root / p) for p in table.image], size), _landmarks(table)
 
 
 def _predict(model, x_uint8: torch.Tensor, lm: np.ndarray | None, dtype: torch.dtype | None) -> np.ndarray:
@@ -200,9 +203,13 @@ def train_checks(pack: Path, work: Path) -> list[dict]:
     """2 epochs on CUDA, resumed to 3; the shipped recipes' settings at the shipped (lite / tiny) sizes."""
     from core.models import create_model
     from core.train.iqa import IFQATrainConfig, IQATrainConfig, load_faces, predict_table, train_ifqa, train_iqa
-    from core.train.tinyfqnet import TinyFQTrainConfig, crops_tensor, predict, train_tinyfqnet
+    from core.train.tinyfqnet import TinyFQTrainConfig, crops_tensor, train_tinyfqnet
 
     train, val = _bench_tables(pack)
+    clean = pd.concat([train, val]).query("degradation == 'clean'").set_index("source")["path"]
+    pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
+    q = pd.read_parquet(pack / "tinyfqnet.parquet")
+    q_train, q_val = q[q.split == "train"], q[q.split == "val"]
     # step_epochs=10 instead of the recipes' cosine (0): a cosine schedule spans the epoch count, so only a stepped run
     # may be extended from 2 to 3 epochs
     recipes = {
@@ -221,30 +228,24 @@ def train_checks(pack: Path, work: Path) -> list[dict]:
             for epochs in (2, 3):  # the second call resumes the first run's last.* and adds one epoch
                 t0 = time.perf_counter()
                 if name == "ifqa":
-                    clean = pd.concat([train, val]).query("degradation == 'clean'").set_index("source")["path"]
-                    pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
-                    model, hist = train_ifqa(pairs, val, run, replace(cfg, epochs=epochs), progress=False)
+                    _, hist = train_ifqa(pairs, val, run, replace(cfg, epochs=epochs), progress=False)
                 elif name == "tinyfqnet":
-                    q = pd.read_parquet(pack / "tinyfqnet.parquet")
-                    model, hist = train_tinyfqnet(q[q.split == "train"], q[q.split == "val"], run, replace(cfg, epochs=epochs), progress=False)
+                    _, hist = train_tinyfqnet(q_train, q_val, run, replace(cfg, epochs=epochs), progress=False)
                 else:
-                    model, hist = train_iqa(name, train, val, run, replace(cfg, epochs=epochs), progress=False)
+                    _, hist = train_iqa(name, train, val, run, replace(cfg, epochs=epochs), progress=False)
                 _sync()
                 rec[f"seconds_to_epoch_{epochs}"] = round(time.perf_counter() - t0, 2)
             loss_cols = [c for c in hist.columns if c.endswith(("loss", "_l2"))]
             rec.update(epochs_logged=len(hist), losses_finite=bool(np.isfinite(hist[loss_cols].to_numpy(float)).all()),
                        val_srcc=[round(float(v), 4) for v in hist.val_srcc], losses={c: [round(float(v), 4) for v in hist[c]] for c in loss_cols})
-            best = next(run.glob(f"{name}.safetensors"))
-            cpu = create_model(name, weights=best, device="cpu")
-            gpu = create_model(name, weights=best, device=DEVICE)
+            cpu = create_model(name, weights=run / f"{name}.safetensors", device="cpu")
+            gpu = create_model(name, weights=run / f"{name}.safetensors", device=DEVICE)
             if name == "tinyfqnet":
-                x = crops_tensor(q[q.split == "val"])
-                a, b = predict(cpu, x), predict(gpu, x)
+                x, lm = crops_tensor(q_val), None
             else:
                 x = load_faces(val["path"], cpu.info.input_size)
-                lm = np.stack([np.asarray(v, np.float32).reshape(68, 2) for v in val.landmarks]) if "landmarks" in cpu.info.inputs else None
-                a, b = predict_table(cpu, x, lm), predict_table(gpu, x, lm)
-            rec["best_cpu_vs_cuda_max_abs_diff"] = float(np.abs(np.asarray(a) - np.asarray(b)).max())
+                lm = _landmarks(val) if "landmarks" in cpu.info.inputs else None
+            rec["best_cpu_vs_cuda_max_abs_diff"] = float(np.abs(predict_table(cpu, x, lm) - predict_table(gpu, x, lm)).max())
             rec["ok"] = rec["losses_finite"] and rec["epochs_logged"] == 3
         except Exception as e:  # noqa: BLE001 - one trainer's failure is a finding, the others still run
             rec.update(ok=False, error=f"{type(e).__name__}: {e}", trace=traceback.format_exc()[-2000:])
