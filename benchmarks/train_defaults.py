@@ -163,6 +163,11 @@ DOMAIN_NOTES = {
   A fourth (Nov 28 2026): a 160-px input instead of 128 (1.3x the time): held-out SRCC 0.473 (the 128-px runs' 3-seed
   median is 0.473), the astronaut's blur and JPEG gaps as thin as before (0.017 / 0.024; noise 0.095) and
   `two_faces.jpg` reversed (0.166 vs 0.189) - input size is not the lever; not shipped.
+  A fifth (Nov 28 2026): 8 sharp real faces in every D batch (`extra_reals: 8`, `--reals`: 173 UTKFace / deepface
+  training-identity crops with Crete sharpness >= 0.8, the paper's unpaired high-quality reals): validation SRCC 0.224
+  (epoch 3, held-out 0.379), the blurred astronaut above the sharp one there and JPEG q8 above it at 7 of 9 epochs -
+  sharp reals do not teach D that JPEG smoothing is fake; not shipped. A 256-px input with half-width layers (the
+  same FLOPs) took 3.5 s per step against 1.4 (61 min for 10 epochs): stopped, as CI's reproduction would pass 90 min.
   On 13 sharp high-resolution portraits whole-photo noise and JPEG q8 are ranked for only 69 % of faces (a blur scaled
   to the face: 100 %); on LFW-sized faces 85-92 % (`docs/comparison.md`).
 """,

@@ -193,7 +193,15 @@ def _cmd_train_model(args) -> int:
             raise FaceIQAError("ifqa trains on (degraded, clean) pairs: labels need 'source' and 'degradation' (faceiqa data build)")
         clean = table[table.degradation == "clean"].set_index("source")["path"]
         pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
-        _, hist = train_ifqa(pairs, val, args.out, cfg)
+        reals = None
+        if cfg.extra_reals:
+            if not args.reals:
+                raise FaceIQAError(f"{source}: extra_reals = {cfg.extra_reals} needs --reals (labels of clean faces: faceiqa data build --per-source 0)")
+            from .train.iqa import select_reals  # noqa: PLC0415
+
+            reals = select_reals(_read_labels(args.reals, None), table, cfg.reals_min_sharpness)
+            print(f"ifqa: {len(reals)} extra real faces (sharpness >= {cfg.reals_min_sharpness}) from {args.reals}")
+        _, hist = train_ifqa(pairs, val, args.out, cfg, reals=reals)
     else:
         _, hist = train_iqa(args.name, train, val, args.out, cfg)
     if int(os.environ.get("RANK", "0")) == 0 and len(hist):
@@ -443,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--epochs", type=int, default=None)
     m.add_argument("--batch", type=int, default=None)
     m.add_argument("--seed", type=int, default=None)
+    m.add_argument("--reals", default=None, help="ifqa: labels of extra clean faces for D (`faceiqa data build --per-source 0`), "
+                   "used when the config sets extra_reals")
     m.set_defaults(func=_cmd_train_model)
 
     q = tsub.add_parser("tinyfqnet", help="recognition-oriented labels (Eq. 1, dlib) + tinyFQnet training on identity folders")

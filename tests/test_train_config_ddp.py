@@ -158,3 +158,34 @@ def test_two_process_ddp_matches_one_process(blur_ladder, tmp_path):
     assert abs(one.train_loss.iloc[-1] - two.train_loss.iloc[-1]) < 0.1, (one, two)
     card = json.loads((tmp_path / "two" / "resnet50-iqa.json").read_text())
     assert card["extra"]["world_size"] == 2 and card["extra"]["train"]["model"]["input_size"] == 64
+
+
+def test_ifqa_extra_reals_need_a_reals_table(tmp_path, capsys, monkeypatch):
+    """`extra_reals` in a run file without --reals is refused before training; with it, only sharp clean training
+    photos reach the trainer."""
+    import pandas as pd
+
+    import core.train.iqa
+    from core.cli import main
+
+    bench = pd.DataFrame({"image": [f"{s}_{d}.png" for s, d in (("a", "clean"), ("a", "blur"), ("b", "clean"), ("b", "jpeg"))],
+                          "mos": [1.0, 0.4, 0.9, 0.3], "split": ["train", "train", "val", "val"], "source": ["a", "a", "b", "b"],
+                          "degradation": ["clean", "blur", "clean", "jpeg"]})
+    bench.to_csv(tmp_path / "bench.csv", index=False)
+    pd.DataFrame({"image": ["r1.png", "r2.png", "b.png"], "mos": 1.0, "source": ["r1", "r2", "b"], "degradation": "clean",
+                  "source_sharpness": [0.9, 0.3, 0.95]}).to_csv(tmp_path / "reals.csv", index=False)
+    cfg = tmp_path / "ifqa.yaml"
+    cfg.write_text("model: ifqa\ndataset: bench.csv\ntrain: {epochs: 1, extra_reals: 4, reals_min_sharpness: 0.8}\n")
+    args = ["train", "model", "--config", str(cfg), "--labels", str(tmp_path / "bench.csv"), "--out", str(tmp_path / "run")]
+    assert main(args) == 1
+    assert "extra_reals = 4 needs --reals" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    seen = {}
+
+    def fake_train(pairs, val, out, cfg, reals=None):
+        seen.update(pairs=list(pairs.path), reals=reals)
+        return None, pd.DataFrame()
+
+    monkeypatch.setattr(core.train.iqa, "train_ifqa", fake_train)
+    assert main([*args, "--reals", str(tmp_path / "reals.csv")]) == 0
+    assert seen["reals"] == [str(tmp_path / "r1.png")]  # r2 too soft; b.png is a validation photo of the bench
+    assert seen["pairs"] == [str(tmp_path / "a_blur.png")]

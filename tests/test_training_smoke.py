@@ -80,6 +80,46 @@ def test_ifqa_smoke_training(bench, tmp_path):
     assert np.allclose(more.d_loss, straight.d_loss, rtol=1e-5) and np.allclose(more.val_srcc, straight.val_srcc, atol=1e-5)
 
 
+def test_ifqa_extra_reals_join_d_batches_and_resume(bench, tmp_path):
+    """Extra sharp real faces change what D learns, are refused when missing, and a resumed run draws the same ones."""
+    from dataclasses import replace
+
+    from core.errors import FaceIQAError
+    from core.train.iqa import IFQATrainConfig, select_reals, train_ifqa
+
+    labels, train, val = bench
+    clean = labels[labels.degradation == "clean"].set_index("source")["path"]
+    pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
+    reals = select_reals(labels, labels, 0.0)  # the bench's own training-split clean faces
+    assert len(reals) == (labels[labels.split == "train"].degradation == "clean").sum()
+    cfg = IFQATrainConfig(epochs=2, batch=8, lr_d=5e-4, lr_g=5e-4, max_steps_per_epoch=4, model={"config": "lite", "input_size": 64})
+    with pytest.raises(ValueError, match="needs reals"):
+        train_ifqa(pairs, val, tmp_path / "none", replace(cfg, extra_reals=4), progress=False)
+    _, plain = train_ifqa(pairs, val, tmp_path / "plain", cfg, progress=False)
+    _, more = train_ifqa(pairs, val, tmp_path / "more", replace(cfg, extra_reals=4), progress=False, reals=reals)
+    assert not np.allclose(plain.d_loss, more.d_loss)  # D saw other batches
+    _, one = train_ifqa(pairs, val, tmp_path / "resumed", replace(cfg, epochs=1, extra_reals=4), progress=False, reals=reals)
+    _, two = train_ifqa(pairs, val, tmp_path / "resumed", replace(cfg, extra_reals=4), progress=False, reals=reals)
+    assert np.allclose(two.d_loss, more.d_loss, rtol=1e-5)
+    with pytest.raises(FaceIQAError, match="data.reals"):  # other reals: another run
+        train_ifqa(pairs, val, tmp_path / "resumed", replace(cfg, epochs=3, extra_reals=4), progress=False, reals=reals[:-1])
+
+
+def test_select_reals_keeps_sharp_clean_training_photos():
+    from core.errors import FaceIQAError
+    from core.train.iqa import select_reals
+
+    reals = pd.DataFrame({"path": ["a.png", "b.png", "c.png", "d.png", "e.png"], "source": ["A", "B", "C", "D", "A"],
+                          "degradation": ["clean", "clean", "clean", "clean", "blur"], "source_sharpness": [0.9, 0.5, 0.95, 0.85, 0.9]})
+    bench = pd.DataFrame({"source": ["C", "X"], "split": ["val", "train"]})
+    assert select_reals(reals, bench, 0.8) == ["a.png", "d.png"]  # B too soft, C a validation photo, e.png degraded
+    assert select_reals(reals, bench.drop(columns="split")) == ["a.png", "b.png", "c.png", "d.png"]
+    with pytest.raises(FaceIQAError, match="at least 0.99 sharp"):
+        select_reals(reals, bench, 0.99)
+    with pytest.raises(FaceIQAError, match="source_sharpness"):
+        select_reals(reals.drop(columns="source_sharpness"), bench)
+
+
 def test_training_resumes_after_interruption(bench, tmp_path):
     """A run killed during epoch 3 resumes at epoch 3 and ends exactly where an uninterrupted run does."""
     from core.train.iqa import train_iqa

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -433,6 +434,8 @@ class IFQATrainConfig:
     seed: int = 0
     device: str = "auto"
     max_steps_per_epoch: int = 0
+    extra_reals: int = 0  # clean faces from ``reals`` added to each D batch as real (label 1)
+    reals_min_sharpness: float = 0.0  # of those, only faces whose Crete sharpness (build column) reaches this
     model: dict = field(default_factory=lambda: {"config": "lite"})
 
 
@@ -442,9 +445,25 @@ IFQA_PRESETS = {
 }
 
 
+def select_reals(reals: pd.DataFrame, bench: pd.DataFrame, min_sharpness: float = 0.0) -> list[str]:
+    """Paths of the clean faces of a ``faceiqa data build`` table (``reals``) that IFQA may show D as extra reals: at
+    least ``min_sharpness`` sharp (``source_sharpness``), and no photo that is a validation / test source of ``bench``."""
+    from ..errors import FaceIQAError  # noqa: PLC0415
+
+    need = {"path", "degradation", "source", "source_sharpness"}
+    if not need <= set(reals.columns):
+        raise FaceIQAError(f"the reals table needs {sorted(need)} (a `faceiqa data build` labels file); has {sorted(reals.columns)}")
+    held = set(bench.loc[bench.split != "train", "source"]) if {"split", "source"} <= set(bench.columns) else set()
+    keep = reals[(reals.degradation == "clean") & (reals.source_sharpness >= min_sharpness) & ~reals.source.isin(held)]
+    if keep.empty:
+        raise FaceIQAError(f"no clean face in the reals table is at least {min_sharpness} sharp outside the validation / test photos")
+    return keep["path"].tolist()
+
+
 def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLike, cfg: IFQATrainConfig,
-               progress: bool = True, log=print) -> tuple[torch.nn.Module, pd.DataFrame]:
+               progress: bool = True, log=print, reals: Sequence[str] | None = None) -> tuple[torch.nn.Module, pd.DataFrame]:
     """``pairs``: (path = degraded face, clean_path = the same face clean). ``val``: (path, mos) for SRCC.
+    ``reals``: optional aligned clean faces with no degraded copy; ``cfg.extra_reals`` of them join each D batch as real.
 
     Per step: the restorer G maps degraded -> restored; D sees real faces (label 1), restored
     faces (0), the degraded inputs (0) and FPRS mixes (per-pixel labels); G minimises L1 to the clean face plus a
@@ -466,6 +485,11 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
     lm = face_landmarks(pairs["clean_path"], out / "landmarks.parquet")  # geometry of the clean face holds for both
     x_va, y_va = load_faces(val["path"], size), val["mos"].to_numpy()
     masks_all = primary_region_masks(torch.from_numpy(lm) * size, size)
+    if cfg.extra_reals and not reals:
+        raise ValueError("extra_reals > 0 needs reals (aligned clean faces)")
+    if cfg.extra_reals:
+        x_real2 = load_faces(list(reals), size)
+        masks_real2 = primary_region_masks(torch.from_numpy(face_landmarks(list(reals), out / "reals_landmarks.parquet")) * size, size)
 
     class Both(torch.nn.Module):  # one optimizer state file for D and G
         def __init__(self):
@@ -474,7 +498,8 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
 
     both = Both()
     opt = torch.optim.Adam([{"params": model.parameters(), "lr": cfg.lr_d}, {"params": gen.parameters(), "lr": cfg.lr_g}], betas=(0.5, 0.999))
-    meta = resume_state(out, both, opt, None, run_settings(cfg, pairs=pairs, val=val))
+    more = {"reals": pd.DataFrame({"path": list(reals)})} if cfg.extra_reals else {}
+    meta = resume_state(out, both, opt, None, run_settings(cfg, pairs=pairs, val=val, **more))
     history = meta["history"]
     steps = -(-len(x_deg) // cfg.batch)
     if cfg.max_steps_per_epoch:
@@ -498,7 +523,13 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
             ones = torch.ones_like(real[:, :1])
             d_in = torch.cat([mixed, restored.detach(), deg])
             d_lab = torch.cat([mixed_labels, 0 * ones, 0 * ones])  # degraded inputs are not real faces either
-            d_loss = discriminator_loss(model.D(d_in), d_lab, torch.cat([masks] * 3), cfg.region_weight)
+            d_masks = torch.cat([masks] * 3)
+            if cfg.extra_reals:  # drawn from a per-(seed, epoch, step) stream, so a resumed epoch draws the same faces
+                r = np.random.default_rng([cfg.seed, epoch, s]).choice(len(x_real2), min(cfg.extra_reals, len(x_real2)), replace=False)
+                d_in = torch.cat([d_in, x_real2[r].to(device).float() / 255.0])
+                d_lab = torch.cat([d_lab, torch.ones(len(r), *d_lab.shape[1:], device=device)])
+                d_masks = torch.cat([d_masks, masks_real2[r].to(device)])
+            d_loss = discriminator_loss(model.D(d_in), d_lab, d_masks, cfg.region_weight)
             opt.zero_grad()
             d_loss.backward()
             opt.step()
