@@ -16,7 +16,8 @@ Steps (each one a `faceiqa` command, printed before it runs; finished steps are 
 5. ``--ship``: the best checkpoint (float16) and a model card under ``assets/models``.
 6. ``faceiqa compare`` of every seed model and the perceptual baselines on the held-out people
    (``--compare``), plus real degraded prints (GFPGAN + CodeFormer examples) against clean LFW photos of the same
-   person, the newcomer table and a colour-bias table (colour photos vs their greyscale copies).
+   person, the same photos aged by the opt-in `old_print` degradation, the newcomer table and a colour-bias table
+   (colour photos vs their greyscale copies).
 
 Labels are full-reference pseudo-MOS of synthetic degradations, not human opinion.
 """
@@ -262,8 +263,14 @@ GPU); repeated runs with other seeds, where CPU time allowed, are in the last se
     body = (results / "comparison" / "comparison.md").read_text()
     pairs_md = ("\n## Real degraded photos vs clean photos of the same person\n\n" + REAL_PAIRS_TEXT + "\n\n"
                 + to_markdown(pairs_summary(pairs)) + "\n\n" + to_markdown(pairs) + "\n")
+    from old_print_check import old_print_md, old_print_tables  # noqa: PLC0415
     from rank_user_photos import MODELS as USER_MODELS  # noqa: PLC0415
     from rank_user_photos import greyscale_table, user_photo_table  # noqa: PLC0415
+
+    aged, aged_faces = old_print_tables(data, 40, USER_MODELS, trained)
+    aged.to_csv(results / "old_print.csv", index=False)
+    aged_faces.to_csv(results / "old_print_faces.csv", index=False)
+    pairs_md += old_print_md(aged, aged_faces)
 
     user = user_photo_table(data, 40, USER_MODELS, trained)
     user.to_csv(results / "user_photos.csv", index=False)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .degrade import LEVELS, TYPES, degrade, random_composition
+from .degrade import LEVELS, SPECS, TYPES, degrade, random_composition
 from .errors import FaceIQAError, InvalidImageError
 from .faces import FaceDetector, align_gfiqa
 from .fr import GFIQA_FACE_BOX, blocking_fidelity, pseudo_mos_parts, source_sharpness
@@ -153,8 +153,11 @@ def _save(arr: np.ndarray, path: Path, fmt: str) -> np.ndarray:
 def build_benchmark(src, out, config: BuildConfig | None = None, progress: bool = True) -> tuple[pd.DataFrame, BuildSummary]:
     """Build the dataset under ``out`` from the photos under ``src``; returns (labels, summary)."""
     cfg = config or BuildConfig()
-    if cfg.ladder is not None and cfg.ladder not in TYPES:
-        raise FaceIQAError(f"unknown ladder degradation {cfg.ladder!r}; known: {', '.join(TYPES)}")
+    if cfg.ladder is not None and cfg.ladder not in SPECS:
+        raise FaceIQAError(f"unknown ladder degradation {cfg.ladder!r}; known: {', '.join(SPECS)}")
+    unknown = sorted(set(cfg.types) - set(SPECS))
+    if unknown:
+        raise FaceIQAError(f"unknown degradation types {unknown}; known: {', '.join(SPECS)}")
     if cfg.identities not in ("all", "train", "heldout"):
         raise FaceIQAError(f"identities must be 'all', 'train' or 'heldout', not {cfg.identities!r}")
     if not 0.0 <= cfg.source_weight <= 1.0:

@@ -85,6 +85,14 @@ def _cmd_data_build(args) -> int:
                       max_per_identity=args.max_per_identity or None, size=args.size, identities=args.identities,
                       holdout=args.holdout, holdout_seed=args.split_seed, source_weight=args.source_weight,
                       type_weights=_type_weights(args.type_weights))
+    if args.extra_types:
+        from .degrade import EXTRA_TYPES, TYPES  # noqa: PLC0415
+
+        extra = [t.strip() for t in args.extra_types.split(",") if t.strip()]
+        bad = sorted(set(extra) - set(EXTRA_TYPES))
+        if bad:
+            raise FaceIQAError(f"--extra-types: {bad} are not opt-in degradation types; choose from {', '.join(EXTRA_TYPES)}")
+        cfg.types = TYPES + tuple(t for t in EXTRA_TYPES if t in extra)
     labels, summary = build_benchmark(args.src, args.out, cfg, progress=not args.quiet)
     print(f"{args.out}: {summary.images} images from {summary.sources_used} faces "
           f"({summary.no_face} photos without a face, {summary.unreadable} unreadable); identities per split {summary.identities}")
@@ -404,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of each label scaled by the clean crop's absolute sharpness (Crete blur); 0 = relative labels only")
     b.add_argument("--type-weights", default=None, metavar="TYPE=W,...",
                    help="relative odds of degradation types in single-degradation copies, others 1 (e.g. jpeg=3,webp=2)")
+    b.add_argument("--extra-types", default=None, metavar="TYPE,...",
+                   help="add opt-in degradation types to the 15 defaults (old_print: an aged print, scanned)")
     b.add_argument("--max-per-identity", type=int, default=2, help="photos per person (0: all)")
     b.add_argument("--ladder", default=None, help="also write every face at levels 0..5 of this degradation")
     b.add_argument("--format", choices=("png", "jpg"), default="png")

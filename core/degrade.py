@@ -9,7 +9,8 @@ scaled by ``min(H, W) / 512`` (the recorded values are the ones applied).
 Families (DSL-FIQA set S: blur, noise, resize, JPEG, extreme lighting; GFIQA Fig. 6 adds
 occlusion, colour and contrast): ``gaussian_blur, motion_blur, defocus_blur,
 gaussian_noise, poisson_noise, salt_pepper, resize, jpeg, webp, underexposure,
-overexposure, gamma, low_contrast, colour_cast, occlusion``. :func:`random_composition`
+overexposure, gamma, low_contrast, colour_cast, occlusion``; opt-in (:data:`EXTRA_TYPES`): ``old_print``, an
+aged print scanned (the real degradation of old-photo restoration inputs). :func:`random_composition`
 chains several. :class:`SetSSampler` / :class:`SetRSampler` draw DSL-FIQA's dual sets.
 """
 from __future__ import annotations
@@ -56,14 +57,20 @@ SPECS: dict[str, Spec] = {
         Spec("low_contrast", "contrast", "alpha", (0.7, 0.5, 0.35, 0.22, 0.12), False, "blend towards the mean grey"),
         Spec("colour_cast", "colour", "strength", (0.1, 0.2, 0.3, 0.42, 0.56), False, "per-channel gains along a random hue"),
         Spec("occlusion", "occlusion", "area", (0.03, 0.06, 0.1, 0.15, 0.22), False, "a flat patch over this fraction of the image"),
+        Spec("old_print", "print", "age", (0.2, 0.4, 0.6, 0.8, 1.0), False,
+             "an aged photographic print, scanned: faded sepia tones, print softness, film grain, dust specks and scratches"),
     )
 }
-TYPES: tuple[str, ...] = tuple(SPECS)
+#: opt-in types: known to every function here, but outside :data:`TYPES`, so the default builds and samplers that
+#: draw from ``TYPES`` stay as they were (``faceiqa data build --extra-types old_print`` adds them)
+EXTRA_TYPES: tuple[str, ...] = ("old_print",)
+#: the default degradation types
+TYPES: tuple[str, ...] = tuple(t for t in SPECS if t not in EXTRA_TYPES)
 
 
 def _check(kind: str, level: int) -> Spec:
     if kind not in SPECS:
-        raise KeyError(f"unknown degradation {kind!r}; known: {', '.join(TYPES)}")
+        raise KeyError(f"unknown degradation {kind!r}; known: {', '.join(SPECS)}")
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     return SPECS[kind]
@@ -208,9 +215,65 @@ def degrade_batch(
             colour = torch.tensor([r_, g_, b_], device=dev, dtype=x.dtype).view(3, 1, 1)
             y[i, :, y0 : y0 + ph, x0 : x0 + pw] = colour
             recs[i]["box"] = [x0, y0, x0 + pw, y0 + ph]
+    elif kind == "old_print":
+        y = _old_print(x, applied, scale, generator, recs)
     else:  # pragma: no cover - SPECS and branches are kept in step by the tests
         raise KeyError(kind)
     return y.clamp(0.0, 1.0).to(x.dtype), recs
+
+
+#: sepia toning (rows: output R, G, B from input R, G, B)
+_SEPIA = ((0.393, 0.769, 0.189), (0.349, 0.686, 0.168), (0.272, 0.534, 0.131))
+
+
+def _old_print(x: torch.Tensor, age: float, scale: float, g: torch.Generator, recs: list[dict]) -> torch.Tensor:
+    """An aged print, scanned, with ``age`` in (0, 1]: capture -> print -> ageing -> scan.
+
+    Sepia toning blended in by ``0.7 age`` and faded (contrast x ``1 - 0.35 age``, blacks lifted ``0.08 age``); print
+    softness (Gaussian sigma ``0.6 + 2.4 age`` px at 512); monochrome film grain (std ``(3 + 12 age) / 255``, ~1.5-px
+    clumps); ``150 age`` dust specks per 512^2 px (radius ``1.2 + 1.8 age`` px, 80 % light, 20 % dark) and
+    ``round(4 age)`` thin light scratches. Spatial sizes scale with ``scale`` like the other spatial types.
+    """
+    b, _, h, w = x.shape
+    dev, dt = x.device, x.dtype
+    sepia = torch.tensor(_SEPIA, device=dev, dtype=dt)
+    toned = torch.einsum("oc,bchw->bohw", sepia, x).clamp(0, 1)
+    y = torch.lerp(x, toned, 0.7 * age)
+    y = 0.08 * age + (1 - 0.35 * age) * y
+    sigma = (0.6 + 2.4 * age) * scale
+    k = _gauss_kernel1d(max(sigma, 0.3), dev)
+    y = _conv_same(_conv_same(y, k[None]), k[:, None])
+    grain = torch.randn(b, 1, h, w, generator=g, device=g.device).to(dev, dt)
+    kg = _gauss_kernel1d(max(0.75 * scale, 0.3), dev)
+    grain = _conv_same(_conv_same(grain, kg[None]), kg[:, None])
+    grain = grain / grain.flatten(1).std(1).clamp_min(1e-6).view(b, 1, 1, 1)
+    amp = (3 + 12 * age) / 255.0
+    y = y + amp * grain
+    n_specks = int(round(150 * age * h * w / 512**2))
+    radius = max((1.2 + 1.8 * age) * scale, 0.5)
+    n_scratch = int(round(4 * age))
+    yy, xx = torch.meshgrid(torch.arange(h, device=dev, dtype=dt), torch.arange(w, device=dev, dtype=dt), indexing="ij")
+    kr = _gauss_kernel1d(radius / 1.5, dev)
+    for i in range(b):
+        u = _rand(g, n_specks, 3, device="cpu")
+        pts = torch.zeros(2, 1, h, w, device=dev, dtype=dt)  # light, dark
+        for (ux, uy, kind) in u.tolist():
+            pts[int(kind >= 0.8), 0, min(int(uy * h), h - 1), min(int(ux * w), w - 1)] = 1.0
+        blobs = _conv_same(_conv_same(pts, kr[None]), kr[:, None])
+        blobs = (blobs / kr.max() ** 2 * 0.9).clamp(0, 1)  # a speck's centre reaches ~0.9
+        light, dark = blobs[0], blobs[1]
+        for (x0, y0, ang, length) in _rand(g, n_scratch, 4, device="cpu").tolist():
+            a = ang * math.pi
+            cx, cy, half = x0 * w, y0 * h, (0.15 + 0.35 * length) * min(h, w) / 2
+            dx, dy = math.cos(a), math.sin(a)
+            along = (xx - cx) * dx + (yy - cy) * dy
+            across = (xx - cx) * -dy + (yy - cy) * dx
+            line = ((max(0.6 * scale, 0.5) + 0.5 - across.abs()).clamp(0, 1) * (along.abs() <= half)) * 0.8
+            light = torch.maximum(light, line[None])
+        y[i] = y[i] * (1 - light) + 0.92 * light
+        y[i] = y[i] * (1 - dark) + 0.08 * dark
+        recs[i].update(blur_sigma=round(float(sigma), 4), grain=round(float(amp * 255), 2), specks=n_specks, scratches=n_scratch)
+    return y
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -244,7 +307,7 @@ def apply_chain(image: np.ndarray, steps: Sequence[tuple[str, int]], seed: int =
 
 
 #: Order in which composed degradations are applied (capture -> processing -> storage)
-PIPELINE_ORDER = ("lighting", "contrast", "colour", "blur", "occlusion", "noise", "resize", "compression")
+PIPELINE_ORDER = ("lighting", "contrast", "colour", "blur", "occlusion", "print", "noise", "resize", "compression")
 
 
 def random_composition(

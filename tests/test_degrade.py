@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.degrade import LEVELS, SPECS, TYPES, SetRSampler, SetSSampler, apply_chain, degrade, degrade_batch, random_composition
+from core.degrade import EXTRA_TYPES, LEVELS, SPECS, TYPES, SetRSampler, SetSSampler, apply_chain, degrade, degrade_batch, random_composition
 from core.fr import GFIQA_FACE_BOX, gmsd, ms_ssim, pseudo_mos
 from core.stats import image_stats
 
@@ -16,12 +16,13 @@ def face512(astronaut, astronaut_face):
 
 def test_fifteen_types_five_levels():
     assert len(TYPES) == 15 and LEVELS == (1, 2, 3, 4, 5)
-    assert {s.family for s in SPECS.values()} == {"blur", "noise", "resize", "compression", "lighting", "contrast", "colour", "occlusion"}
+    assert {SPECS[t].family for t in TYPES} == {"blur", "noise", "resize", "compression", "lighting", "contrast", "colour", "occlusion"}
+    assert EXTRA_TYPES == ("old_print",) and set(SPECS) == {*TYPES, *EXTRA_TYPES}  # opt-in types stay out of the defaults
     for s in SPECS.values():
         assert len(s.values) == 5
 
 
-@pytest.mark.parametrize("kind", TYPES)
+@pytest.mark.parametrize("kind", TYPES + EXTRA_TYPES)
 def test_deterministic_shape_dtype_and_monotone(kind, astronaut):
     img = astronaut
     outs = []
@@ -282,3 +283,76 @@ def test_greyscale_copies_and_the_colour_bias_table(astronaut):
     df = colour_vs_greyscale(Saturation(), [astronaut, grey, astronaut[::2, ::2]])
     assert df.photo.tolist() == [0, 2]  # the greyscale photo has no colour to take away
     assert (df.greyscale == 0).all() and (df.gap > 0.05).all() and np.allclose(df.gap, df.colour - df.greyscale)
+
+
+def test_old_print_ages_a_face_step_by_step(face512):
+    """Sepia fade, softness, grain, specks and scratches all grow with the level, as recorded; the batch path on a
+    256-px copy scales the spatial parts."""
+    def chroma(img):  # mean max-min over the channels
+        return float(np.ptp(img.astype(float), axis=2).mean())
+
+    outs = [degrade(face512, "old_print", lv, seed=3) for lv in LEVELS]
+    recs = [r for _, r in outs]
+    for key in ("age", "blur_sigma", "grain", "specks", "scratches"):
+        vals = [r[key] for r in recs]
+        assert vals == sorted(vals) and vals[0] < vals[-1], (key, vals)
+    assert recs[-1]["specks"] == 150 and recs[-1]["scratches"] == 4 and recs[-1]["blur_sigma"] == pytest.approx(3.0)
+    sat = [chroma(face512)] + [chroma(o) for o, _ in outs]
+    assert all(a > b for a, b in zip(sat, sat[1:])), sat  # toned towards sepia
+    rgb = outs[-1][0].reshape(-1, 3).astype(float).mean(0)
+    assert rgb[0] > rgb[1] > rgb[2]  # warm (sepia) cast
+    small = torch.from_numpy(face512[::2, ::2].copy()).permute(2, 0, 1)[None].float() / 255
+    _, (rec,) = degrade_batch(small, "old_print", 5, seed=3)
+    assert rec["blur_sigma"] == pytest.approx(1.5) and rec["specks"] == round(150 / 4)
+
+
+def test_old_print_is_opt_in_for_builds(tmp_path, astronaut):
+    """The 15 default types never draw it; --extra-types adds it, --ladder takes it, unknown names are refused."""
+    from PIL import Image
+
+    from core.build import BuildConfig, build_benchmark
+    from core.cli import main
+    from core.errors import FaceIQAError
+
+    assert "old_print" not in BuildConfig().types
+    photos = tmp_path / "photos" / "ann"
+    photos.mkdir(parents=True)
+    Image.fromarray(astronaut).save(photos / "a.jpg")
+    with pytest.raises(FaceIQAError, match="unknown degradation types"):
+        build_benchmark(tmp_path / "photos", tmp_path / "x", BuildConfig(types=("blur",)), progress=False)
+    assert main(["data", "build", str(tmp_path / "photos"), "--out", str(tmp_path / "bad"), "--extra-types", "gaussian_blur"]) == 1
+    assert main(["data", "build", str(tmp_path / "photos"), "--out", str(tmp_path / "b"), "--extra-types", "old_print",
+                 "--type-weights", ",".join(f"{t}=0" for t in TYPES) + ",old_print=1", "--compose-prob", "0", "--per-source", "2",
+                 "--ladder", "old_print", "--size", "128", "-q"]) == 0
+    import json
+
+    import pandas as pd
+
+    labels = pd.read_csv(tmp_path / "b" / "labels.csv")
+    assert (labels.degradation == "old_print").sum() == 2 and "old_print" in json.loads((tmp_path / "b" / "build.json").read_text())["config"]["types"]
+    ladder = pd.read_csv(tmp_path / "b" / "ladder.csv")
+    assert sorted(ladder.level) == [0, 1, 2, 3, 4, 5]
+    assert ladder.sort_values("level").mos.is_monotonic_decreasing  # the pseudo-MOS falls as the print ages
+
+
+def test_old_print_check_scales_to_the_face_and_tabulates(astronaut):
+    """benchmarks/old_print_check.py: six versions per photo with a face (none without), specks sized to the face."""
+    import sys
+
+    import pandas as pd
+
+    from core.faces import FaceDetector
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        from old_print_check import aged_versions, old_print_md
+    finally:
+        sys.path.pop(0)
+    blank = np.full((200, 200, 3), 128, np.uint8)
+    (v,) = aged_versions([astronaut, blank], FaceDetector())  # the blank photo has no face: skipped
+    assert sorted(v) == [0, 1, 2, 3, 4, 5] and v[0] is astronaut
+    err = [np.abs(v[k].astype(float) - astronaut).mean() for k in range(1, 6)]
+    assert all(a < b for a, b in zip(err, err[1:])), err
+    summary = pd.DataFrame([{"model": "m", "level": lv, "faces": 2, "clean_higher": 0.5, "mean_gap": 0.1 * lv} for lv in range(1, 6)])
+    md = old_print_md(summary, pd.DataFrame({"model": ["m", "m"], "face": [0, 1], "srcc": [0.2, 0.6]}))
+    assert "| m | 0.500 | 0.100 | 0.500 | 0.300 | 0.500 | 0.500 | 2 | 0.400 |" in md
