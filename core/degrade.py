@@ -93,6 +93,12 @@ def _conv_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return F.conv2d(xp, kernel.to(x.dtype).expand(c, 1, kh, kw).contiguous(), groups=c)
 
 
+def _gauss_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of a (B, C, H, W) batch, ``sigma`` in pixels (at least 0.3)."""
+    k = _gauss_kernel1d(max(sigma, 0.3), x.device)
+    return _conv_same(_conv_same(x, k[None]), k[:, None])
+
+
 def _motion_kernel(length: float, angle: float, device) -> torch.Tensor:
     n = max(3, int(round(length)) | 1)
     k = torch.zeros(n, n, device=device)
@@ -161,8 +167,7 @@ def degrade_batch(
     applied = value * scale if spec.spatial else value
     recs = [{"type": kind, "level": level, spec.param: round(float(applied), 4)} for _ in range(b)]
     if kind == "gaussian_blur":
-        k = _gauss_kernel1d(max(applied, 0.3), dev)
-        y = _conv_same(_conv_same(x, k[None]), k[:, None])
+        y = _gauss_blur(x, applied)
     elif kind == "motion_blur":
         angles = (_rand(generator, b, device="cpu") * math.pi).tolist()
         y = torch.cat([_conv_same(x[i : i + 1], _motion_kernel(max(applied, 3), a, dev)) for i, a in enumerate(angles)])
@@ -241,11 +246,9 @@ def _old_print(x: torch.Tensor, age: float, scale: float, g: torch.Generator, re
     y = torch.lerp(x, toned, 0.7 * age)
     y = 0.08 * age + (1 - 0.35 * age) * y
     sigma = (0.6 + 2.4 * age) * scale
-    k = _gauss_kernel1d(max(sigma, 0.3), dev)
-    y = _conv_same(_conv_same(y, k[None]), k[:, None])
+    y = _gauss_blur(y, sigma)
     grain = torch.randn(b, 1, h, w, generator=g, device=g.device).to(dev, dt)
-    kg = _gauss_kernel1d(max(0.75 * scale, 0.3), dev)
-    grain = _conv_same(_conv_same(grain, kg[None]), kg[:, None])
+    grain = _gauss_blur(grain, 0.75 * scale)
     grain = grain / grain.flatten(1).std(1).clamp_min(1e-6).view(b, 1, 1, 1)
     amp = (3 + 12 * age) / 255.0
     y = y + amp * grain
