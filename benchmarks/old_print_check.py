@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rank_user_photos import MODELS  # the newcomer table's models (its sibling script)
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet", "perceptual-combined")
 #: detector face-box width (px) in a 512-px GFIQA-aligned crop (measured: median of 30 held-out crops), the size
 #: old_print's spatial parameters are set for
 FACE_AT_512 = 312.0
