@@ -169,6 +169,12 @@ DOMAIN_NOTES = {
   (epoch 3, held-out 0.379), the blurred astronaut above the sharp one there and JPEG q8 above it at 7 of 9 epochs -
   sharp reals do not teach D that JPEG smoothing is fake; not shipped. A 256-px input with half-width layers (the
   same FLOPs) took 3.5 s per step against 1.4 (61 min for 10 epochs): stopped, as CI's reproduction would pass 90 min.
+  A sixth (Nov 28 2026): DiffAugment on every D input (`augment: [color, flip, translation]`: the same random colour
+  shift, flip and circular shift for real, restored and degraded faces, so D cannot separate them by the content of
+  300 memorised faces): validation SRCC 0.407 (epoch 10), held-out SRCC 0.436 / PLCC 0.457 (shipped: 0.404 / 0.364;
+  within the 3-seed range), but the astronaut's gaps stay thin (blur 0.014, JPEG q8 0.015, noise 0.028),
+  `two_faces.jpg` is a near tie (0.466 vs 0.464) and held-out LFW JPEG q8 is ranked for 78 % of faces (shipped:
+  88 %) - content memorisation is not why D misses smoothing; not shipped (the option stays, off).
   On 13 sharp high-resolution portraits whole-photo noise and JPEG q8 are ranked for only 69 % of faces (a blur scaled
   to the face: 100 %); on LFW-sized faces 85-92 % (`docs/comparison.md`).
 """,

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from core.models.ifqa import IFQA, discriminator_loss, fprs, load_official, primary_region_masks
+from core.models.ifqa import IFQA, diff_augment, discriminator_loss, fprs, load_official, primary_region_masks
 
 
 def resblk_params(cin, cout):
@@ -107,3 +107,31 @@ def test_region_weighted_score():
     w = 1 + 3 * mask
     assert torch.allclose(s, (pmap * w).sum((1, 2)) / w.sum((1, 2)), atol=1e-6)
     assert torch.allclose(ex["primary_region_score"], (pmap * mask).sum((1, 2)) / mask.sum((1, 2)), atol=1e-6)
+
+
+def test_diff_augment_moves_pixel_maps_with_their_image_and_adds_no_degradation():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 32, 32, generator=g)
+    label = x[:, :1].clone()  # a per-pixel map equal to channel 0: it must stay equal under flips and shifts
+    mask = (x[:, 1] > 0.5).float()
+    y, (lab2, mask2) = diff_augment(x, [label, mask], ("flip", "translation"), torch.Generator().manual_seed(1))
+    assert y.shape == x.shape and lab2.shape == label.shape and mask2.shape == mask.shape
+    assert torch.equal(y[:, :1], lab2) and torch.equal((y[:, 1] > 0.5).float(), mask2)
+    assert not torch.equal(y, x)  # something moved
+    # flips and circular shifts only permute pixels: no value is blurred, resampled or quantised away
+    assert torch.equal(y.flatten(1).sort(1).values, x.flatten(1).sort(1).values)
+    # colour changes the image, not the maps, and keeps its spatial detail (a per-sample affine map of channels)
+    z, (lab3,) = diff_augment(x, [label], ("color",), torch.Generator().manual_seed(1))
+    assert torch.equal(lab3, label) and not torch.allclose(z, x)
+    for i in range(len(x)):
+        corr = torch.corrcoef(torch.stack([z[i].mean(0).flatten(), x[i].mean(0).flatten()]))[0, 1]
+        assert corr > 0.99
+    # the same stream gives the same transform (a resumed epoch repeats it); G's loss sees D through it
+    a, _ = diff_augment(x, [], ("color", "flip", "translation"), torch.Generator().manual_seed(5))
+    b, _ = diff_augment(x, [], ("color", "flip", "translation"), torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    xg = x.clone().requires_grad_(True)
+    diff_augment(xg, [], ("color", "flip", "translation"), torch.Generator().manual_seed(5))[0].sum().backward()
+    assert xg.grad is not None and xg.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="cutout"):
+        diff_augment(x, [], ("cutout",))

@@ -77,3 +77,17 @@ def test_a_state_saved_before_settings_were_kept_resumes_and_adopts_them(tmp_pat
     meta = resume(tmp_path, Cfg(), train=table())
     assert meta["epoch"] == 2 and meta["settings"]["lr"] == 0.1 and meta["settings"]["data.train"]["rows"] == 3
     assert "settings" not in json.loads((tmp_path / "last.json").read_text())["meta"]  # written at the next epoch's save
+
+
+@dataclass
+class CfgWithNewField(Cfg):  # Cfg after a release added an option (paper-faithful default: off)
+    augment: tuple = ()
+
+
+def test_a_run_saved_before_a_field_existed_resumes_at_its_default_and_not_otherwise(tmp_path):
+    out = start(tmp_path, Cfg(), train=table())
+    assert "augment" not in json.loads((out / "last.json").read_text())["meta"]["settings"]
+    assert resume(out, CfgWithNewField(), train=table())["epoch"] == 1  # the old run trained without it: the default
+    with pytest.raises(FaceIQAError, match="another --out") as err:
+        resume(out, CfgWithNewField(augment=("flip",)), train=table())
+    assert "augment=None" in str(err.value) and "augment=['flip']" in str(err.value)

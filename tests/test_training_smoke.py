@@ -2,6 +2,7 @@
 (pseudo-MOS labels from the benchmark builder; identity-disjoint validation). Each must lower
 its loss and rank held-out faces above chance; a killed run resumes from its last epoch."""
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,32 @@ def test_ifqa_extra_reals_join_d_batches_and_resume(bench, tmp_path):
     assert np.allclose(two.d_loss, more.d_loss, rtol=1e-5)
     with pytest.raises(FaceIQAError, match="data.reals"):  # other reals: another run
         train_ifqa(pairs, val, tmp_path / "resumed", replace(cfg, epochs=3, extra_reals=4), progress=False, reals=reals[:-1])
+
+
+def test_ifqa_diff_augment_changes_d_batches_and_resumes(bench, tmp_path):
+    """DiffAugment (``augment``) changes what D sees, a resumed run repeats the straight run's transforms, and an
+    unknown policy is refused before anything loads."""
+    from dataclasses import replace
+
+    from core.train.iqa import IFQATrainConfig, train_ifqa
+
+    labels, train, val = bench
+    clean = labels[labels.degradation == "clean"].set_index("source")["path"]
+    pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
+    cfg = IFQATrainConfig(epochs=2, batch=8, lr_d=5e-4, lr_g=5e-4, max_steps_per_epoch=4, model={"config": "lite", "input_size": 64})
+    aug = replace(cfg, augment=("color", "flip", "translation"))
+    with pytest.raises(ValueError, match="cutout"):
+        train_ifqa(pairs, val, tmp_path / "bad", replace(cfg, augment=("cutout",)), progress=False)
+    assert not (tmp_path / "bad").exists()
+    _, plain = train_ifqa(pairs, val, tmp_path / "plain", cfg, progress=False)
+    for run in ("aug", "resumed"):  # the same faces: reuse the landmark cache instead of detecting them again
+        (tmp_path / run).mkdir()
+        shutil.copy(tmp_path / "plain" / "landmarks.parquet", tmp_path / run)
+    _, straight = train_ifqa(pairs, val, tmp_path / "aug", aug, progress=False)
+    assert not np.allclose(plain.d_loss, straight.d_loss)
+    train_ifqa(pairs, val, tmp_path / "resumed", replace(aug, epochs=1), progress=False)
+    _, two = train_ifqa(pairs, val, tmp_path / "resumed", aug, progress=False)
+    assert np.allclose(two.d_loss, straight.d_loss, rtol=1e-5) and np.allclose(two.val_srcc, straight.val_srcc, atol=1e-5)
 
 
 def test_select_reals_keeps_sharp_clean_training_photos():

@@ -436,6 +436,7 @@ class IFQATrainConfig:
     max_steps_per_epoch: int = 0
     extra_reals: int = 0  # clean faces from ``reals`` added to each D batch as real (label 1)
     reals_min_sharpness: float = 0.0  # of those, only faces whose Crete sharpness (build column) reaches this
+    augment: tuple[str, ...] = ()  # DiffAugment policy for D's inputs (``core.models.ifqa.AUGMENTS``); () = off, as the paper
     model: dict = field(default_factory=lambda: {"config": "lite"})
 
 
@@ -472,8 +473,12 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
     from tqdm.auto import tqdm  # noqa: PLC0415
 
     from ..models import create_model  # noqa: PLC0415
-    from ..models.ifqa import RestorationGenerator, discriminator_loss, fprs, generator_loss, primary_region_masks  # noqa: PLC0415
+    from ..models.ifqa import RestorationGenerator, diff_augment, discriminator_loss, fprs, generator_loss, primary_region_masks  # noqa: PLC0415
 
+    from ..models.ifqa import AUGMENTS  # noqa: PLC0415
+
+    if set(cfg.augment) - set(AUGMENTS):
+        raise ValueError(f"augment: unknown {sorted(set(cfg.augment) - set(AUGMENTS))}; choose from {AUGMENTS}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
@@ -529,11 +534,16 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
                 d_in = torch.cat([d_in, x_real2[r].to(device).float() / 255.0])
                 d_lab = torch.cat([d_lab, torch.ones(len(r), *d_lab.shape[1:], device=device)])
                 d_masks = torch.cat([d_masks, masks_real2[r].to(device)])
+            g_in = restored
+            if cfg.augment:  # the same kind of transform for D's step and G's (DiffAugment), from a per-step stream
+                aug = torch.Generator().manual_seed(int(np.random.default_rng([cfg.seed, epoch, s, 7]).integers(2**62)))
+                d_in, (d_lab, d_masks) = diff_augment(d_in, [d_lab, d_masks], cfg.augment, aug)
+                g_in, _ = diff_augment(restored, [], cfg.augment, aug)
             d_loss = discriminator_loss(model.D(d_in), d_lab, d_masks, cfg.region_weight)
             opt.zero_grad()
             d_loss.backward()
             opt.step()
-            g_loss = generator_loss(model.D(restored), restored, real, cfg.adv_weight)
+            g_loss = generator_loss(model.D(g_in), restored, real, cfg.adv_weight)
             opt.zero_grad()
             g_loss.backward()
             for p in model.parameters():  # only G steps here

@@ -88,11 +88,21 @@ def table_fingerprint(table) -> dict:
 
 
 def settings_changes(have: dict, want: dict) -> tuple[str, str] | None:
-    """``("k=old, ...", "k=new, ...")`` over the keys whose values differ between two settings dicts; None when equal."""
-    diff = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k))
+    """``("k=old, ...", "k=new, ...")`` over the keys whose values differ between two settings dicts; None when equal.
+
+    A config field that ``have`` lacks (a run saved before the field existed) counts as its default when ``want``
+    is a :func:`run_settings` result, so adding an option with a paper-faithful default does not orphan old runs."""
+    defaults = getattr(want, "defaults", {})
+    diff = sorted(k for k in have.keys() | want.keys() if have.get(k, defaults.get(k)) != want.get(k))
     if not diff:
         return None
     return ", ".join(f"{k}={have.get(k)!r}" for k in diff), ", ".join(f"{k}={want.get(k)!r}" for k in diff)
+
+
+class RunSettings(dict):
+    """A run's settings (a plain dict, as saved) that also knows its config class's defaults."""
+
+    defaults: dict = {}
 
 
 def run_settings(cfg, epochs_fixed: bool = False, **tables) -> dict:
@@ -103,7 +113,15 @@ def run_settings(cfg, epochs_fixed: bool = False, **tables) -> dict:
     free = set(MAY_CHANGE) - ({"epochs"} if epochs_fixed else set())
     settings = {k: v for k, v in asdict(cfg).items() if k not in free}
     settings.update({f"data.{k}": table_fingerprint(t) for k, t in tables.items()})
-    return json.loads(json.dumps(settings))  # tuples as lists, as JSON reads them back
+    out = RunSettings(json.loads(json.dumps(settings)))  # tuples as lists, as JSON reads them back
+    out.defaults = json.loads(json.dumps(asdict(type(cfg)()))) if _has_defaults(type(cfg)) else {}
+    return out
+
+
+def _has_defaults(cls) -> bool:
+    from dataclasses import MISSING, fields  # noqa: PLC0415
+
+    return all(f.default is not MISSING or f.default_factory is not MISSING for f in fields(cls))
 
 
 def resume_state(directory: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler=None,
