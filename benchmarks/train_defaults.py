@@ -277,6 +277,9 @@ GPU); repeated runs with other seeds, where CPU time allowed, are in the last se
     aged.to_csv(results / "old_print.csv", index=False)
     aged_faces.to_csv(results / "old_print_faces.csv", index=False)
     pairs_md += old_print_md(aged, aged_faces)
+    from old_print_training import old_print_training_md  # noqa: PLC0415
+
+    pairs_md += old_print_training_md(results)  # written by benchmarks/old_print_training.py, when it was run
 
     user = user_photo_table(data, 40, USER_MODELS, trained)
     user.to_csv(results / "user_photos.csv", index=False)

@@ -189,6 +189,26 @@ def test_repeated_runs_section_tests_every_pair_of_models(tmp_path):
     assert seeds_md(tmp_path / "none") == ""
 
 
+def test_old_print_training_section_reads_its_tables(tmp_path):
+    """docs/comparison.md's section on training with `old_print`: both builds per model and the per-type SRCC pivot."""
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from old_print_training import old_print_training_md
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    assert old_print_training_md(tmp_path) == ""  # never run: no section
+    pd.DataFrame([{"model": "m", "build": b, "heldout_srcc": v, "real_below_clean": k} for b, v, k in (("default", 0.68, 2), ("old_print", 0.59, 5))]
+                 ).to_csv(tmp_path / "old_print_training.csv", index=False)
+    pd.DataFrame([{"model": "m", "build": b, "degradation": t, "n": 20, "srcc": v}
+                  for b, t, v in (("default", "jpeg", 0.3), ("default", "motion_blur", 0.54), ("old_print", "jpeg", 0.35), ("old_print", "motion_blur", 0.1))]
+                 ).to_csv(tmp_path / "old_print_training_types.csv", index=False)
+    md = old_print_training_md(tmp_path)
+    assert "| m | old_print | 0.590 | 5 |" in md
+    assert "| motion_blur | 0.540 | 0.100 |" in md and md.index("m default") < md.index("m old_print")
+
+
 @pytest.mark.data
 def test_real_degraded_pairs_match_colour_and_people(shared_data):
     """docs/comparison.md's real pairs: all 7 childhood prints of LFW people are found, a greyscale print is compared

@@ -1,0 +1,101 @@
+"""Does training on the opt-in `old_print` degradation teach a model the real degraded prints?
+
+    python benchmarks/old_print_training.py --work DIR [--models dsl-fiqa]
+
+Per model: the shipped default (trained on the 15 default degradation types) against the same `lfw-bench` run
+trained on the same sources built with `--extra-types old_print` (16 types; the draws differ, so every image of
+the build is another copy). Both are measured on the held-out people (default types only: overall and per-type
+SRCC), on the real degraded prints vs clean LFW photos of the same person (`train_defaults.real_pairs`) and on
+held-out LFW photos aged by `old_print` (`old_print_check`). Writes ``benchmarks/results/defaults/
+old_print_training.csv`` and ``old_print_training_types.csv``; ``train_defaults.py --compare`` quotes them in
+docs/comparison.md. Steps already done in ``--work`` are skipped (a finished run holds ``done``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+TYPES_NOTE = "single degradation types of the held-out build; chained copies left out"
+
+
+def measure(name: str, weights: str, build: str, data: Path, test_labels: Path, out: Path) -> tuple[dict, pd.DataFrame]:
+    """One row of the summary (held-out metrics, real pairs, aged levels) and the per-type SRCC of one checkpoint."""
+    from old_print_check import old_print_tables  # noqa: PLC0415
+    from scipy.stats import spearmanr  # noqa: PLC0415
+    from train_defaults import faceiqa, real_pairs  # noqa: PLC0415
+
+    preds, metrics = out / f"predictions_{name}_{build}.csv", out / f"{name}_{build}.json"
+    faceiqa("evaluate", name, "--weights", weights, "--labels", str(test_labels), "--split", "", "--out", str(preds), "--metrics", str(metrics))
+    m = json.loads(metrics.read_text())
+    pairs = real_pairs(data, {name: weights}, models=[name])
+    aged, _ = old_print_tables(data, 40, [name], {name: weights})
+    row = {"model": name, "build": build, "heldout_srcc": m["srcc"], "heldout_plcc": m["plcc"],
+           "real_pairs": len(pairs), "real_below_clean": int(pairs.degraded_below_clean.sum()),
+           "real_clean_above": round(float(pairs.clean_above.mean()), 3)}
+    for lv in (1, 3, 5):
+        row[f"aged_L{lv}_clean_higher"] = float(aged.loc[aged.level == lv, "clean_higher"].iloc[0])
+    p = pd.read_csv(preds)
+    single = p[~p.degradation.str.contains("+", regex=False) & (p.degradation != "clean")]
+    types = pd.DataFrame([{"model": name, "build": build, "degradation": t, "n": len(g), "srcc": round(float(spearmanr(g.mos, g.prediction)[0]), 3)}
+                          for t, g in single.groupby("degradation")])
+    return row, types
+
+
+def old_print_training(data: Path, work: Path, models, results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from train_defaults import HELDOUT_BUILD, TRAIN_BUILD, build, train  # noqa: PLC0415
+
+    labels = build(data, work / "bench_old_print", [*TRAIN_BUILD, "--extra-types", "old_print"])
+    test_labels = build(data, work / "heldout", HELDOUT_BUILD)
+    rows, types = [], []
+    for name in models:
+        run = work / "runs" / f"{name}-old_print"
+        train(name, run, labels)
+        for build_name, weights in (("default", ROOT / "assets" / "models" / f"{name}.safetensors"), ("old_print", run / f"{name}.safetensors")):
+            row, t = measure(name, str(weights), build_name, data, test_labels, work)
+            rows.append(row)
+            types.append(t)
+            print(pd.DataFrame([row]).to_string(index=False), flush=True)
+    summary, per_type = pd.DataFrame(rows), pd.concat(types, ignore_index=True)
+    summary.to_csv(results / "old_print_training.csv", index=False)
+    per_type.to_csv(results / "old_print_training_types.csv", index=False)
+    return summary, per_type
+
+
+def old_print_training_md(results: Path) -> str:
+    """The comparison page's section, from the two CSVs (empty when they were never made)."""
+    from core.evaluate import to_markdown  # noqa: PLC0415
+
+    s, t = results / "old_print_training.csv", results / "old_print_training_types.csv"
+    if not (s.is_file() and t.is_file()):
+        return ""
+    types = pd.read_csv(t).pivot_table(index="degradation", columns=["model", "build"], values="srcc")
+    types.columns = [f"{m} {b}" for m, b in types.columns]
+    return ("\n## Training on aged prints (`--extra-types old_print`)\n\n"
+            "The shipped default (15 default types) against the same run on a build with the opt-in `old_print` type "
+            "(`python benchmarks/old_print_training.py --work DIR`; one seed): held-out SRCC / PLCC (default types), "
+            "the 7 real prints below their person's clean mean and the mean share of clean photos above the print, "
+            "and the aged held-out LFW photos (clean higher at levels 1, 3, 5):\n\n"
+            + to_markdown(pd.read_csv(s), 3) + f"\n\nHeld-out SRCC per degradation type ({TYPES_NOTE}):\n\n"
+            + to_markdown(types.reset_index(), 3) + "\n\nThe real prints are childhood photos against adult news photos (the "
+            "section above), so those pairs mix age and setting with quality; the per-type rows show what the extra type "
+            "costs on the default ones.\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=os.environ.get("FACEIQA_DATA", str(ROOT.parent / "shared" / "data")))
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--models", nargs="+", default=["dsl-fiqa"])
+    ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "defaults"))
+    args = ap.parse_args()
+    summary, _ = old_print_training(Path(args.data), Path(args.work), args.models, Path(args.results))
+    print(summary.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
