@@ -26,7 +26,6 @@ TYPES_NOTE = "single degradation types of the held-out build; chained copies lef
 def measure(name: str, weights: str, build: str, data: Path, test_labels: Path, out: Path) -> tuple[dict, pd.DataFrame]:
     """One row of the summary (held-out metrics, real pairs, aged levels) and the per-type SRCC of one checkpoint."""
     from old_print_check import old_print_tables  # noqa: PLC0415
-    from scipy.stats import spearmanr  # noqa: PLC0415
     from train_defaults import faceiqa, real_pairs  # noqa: PLC0415
 
     preds, metrics = out / f"predictions_{name}_{build}.csv", out / f"{name}_{build}.json"
@@ -39,11 +38,16 @@ def measure(name: str, weights: str, build: str, data: Path, test_labels: Path, 
            "real_clean_above": round(float(pairs.clean_above.mean()), 3)}
     for lv in (1, 3, 5):
         row[f"aged_L{lv}_clean_higher"] = float(aged.loc[aged.level == lv, "clean_higher"].iloc[0])
-    p = pd.read_csv(preds)
-    single = p[~p.degradation.str.contains("+", regex=False) & (p.degradation != "clean")]
-    types = pd.DataFrame([{"model": name, "build": build, "degradation": t, "n": len(g), "srcc": round(float(spearmanr(g.mos, g.prediction)[0]), 3)}
-                          for t, g in single.groupby("degradation")])
-    return row, types
+    return row, per_type_srcc(pd.read_csv(preds), name, build)
+
+
+def per_type_srcc(predictions: pd.DataFrame, model: str, build: str) -> pd.DataFrame:
+    """SRCC per single degradation type of a ``faceiqa evaluate`` predictions file (chains and clean crops left out)."""
+    from core.evaluate import subgroup_metrics  # noqa: PLC0415
+
+    single = predictions[~predictions.degradation.str.contains("+", regex=False) & (predictions.degradation != "clean")]
+    sub = subgroup_metrics(single, by=("degradation",))
+    return pd.DataFrame({"model": model, "build": build, "degradation": sub.group, "n": sub.n, "srcc": sub.SRCC.round(3)})
 
 
 def old_print_training(data: Path, work: Path, models, results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
