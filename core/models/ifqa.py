@@ -255,6 +255,13 @@ def fprs(real: torch.Tensor, fake: torch.Tensor, masks: torch.Tensor, prob: floa
 AUGMENTS = ("color", "flip", "translation")
 
 
+def check_augment(policy: Sequence[str]) -> None:
+    """Raise ValueError naming any augmentation :func:`diff_augment` does not know."""
+    bad = set(policy) - set(AUGMENTS)
+    if bad:
+        raise ValueError(f"unknown augmentation(s) {sorted(bad)}; choose from {AUGMENTS}")
+
+
 def diff_augment(images: torch.Tensor, pixel_maps: Sequence[torch.Tensor], policy: Sequence[str], generator=None
                  ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """DiffAugment (Zhao et al., NeurIPS 2020) for a discriminator trained on few faces: one random colour shift,
@@ -266,9 +273,7 @@ def diff_augment(images: torch.Tensor, pixel_maps: Sequence[torch.Tensor], polic
     ``color``: brightness +-0.1, saturation x0.6..1.4, contrast x0.7..1.3 (narrower than the paper's, faces are not
     CIFAR); ``flip``: p = 0.5; ``translation``: up to 1/8 of the side, wrapping round (no padding seam to learn).
     """
-    bad = set(policy) - set(AUGMENTS)
-    if bad:
-        raise ValueError(f"unknown augmentation(s) {sorted(bad)}; choose from {AUGMENTS}")
+    check_augment(policy)
     b, dev = images.shape[0], images.device
     r = torch.rand(b, 6, generator=generator).to(dev)  # one draw per sample, used or not, so policies share a stream
     x, maps = images, list(pixel_maps)

@@ -473,10 +473,9 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
     from tqdm.auto import tqdm  # noqa: PLC0415
 
     from ..models import create_model  # noqa: PLC0415
-    from ..models.ifqa import AUGMENTS, RestorationGenerator, diff_augment, discriminator_loss, fprs, generator_loss, primary_region_masks  # noqa: PLC0415
+    from ..models.ifqa import RestorationGenerator, check_augment, diff_augment, discriminator_loss, fprs, generator_loss, primary_region_masks  # noqa: PLC0415
 
-    if set(cfg.augment) - set(AUGMENTS):
-        raise ValueError(f"augment: unknown {sorted(set(cfg.augment) - set(AUGMENTS))}; choose from {AUGMENTS}")
+    check_augment(cfg.augment)  # before any face is loaded
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
