@@ -1,6 +1,6 @@
 """Does training on the opt-in `old_print` degradation teach a model the real degraded prints?
 
-    python benchmarks/old_print_training.py --work DIR [--models dsl-fiqa]
+    python benchmarks/old_print_training.py --work DIR [--models dsl-fiqa] [--builds old_print default_seed1 ...]
 
 Per model: the shipped default (trained on the 15 default degradation types) against the same `lfw-bench` run
 trained on the same sources built with `--extra-types old_print` (16 types; the draws differ, so every image of
@@ -8,7 +8,12 @@ the build is another copy). Both are measured on the held-out people (default ty
 SRCC), on the real degraded prints vs clean LFW photos of the same person (`train_defaults.real_pairs`) and on
 held-out LFW photos aged by `old_print` (`old_print_check`). Writes ``benchmarks/results/defaults/
 old_print_training.csv`` and ``old_print_training_types.csv``; ``train_defaults.py --compare`` quotes them in
-docs/comparison.md. Steps already done in ``--work`` are skipped (a finished run holds ``done``).
+docs/comparison.md. Steps already done in ``--work`` are skipped (a finished run holds ``done``); a later call with
+other ``--builds`` adds its rows to the tables (a row of the same model and build is replaced).
+
+Builds (``BUILDS``): ``old_print`` (the 16 types, the shipped build's seed 0), ``default_seed1`` (the control: the 15
+default types drawn with seed 1 - adding a type redraws every copy, so this is how far a redraw alone moves a run) and
+``old_print_seed1`` (the 16 types, seed 1).
 """
 from __future__ import annotations
 
@@ -50,21 +55,56 @@ def per_type_srcc(predictions: pd.DataFrame, model: str, build: str) -> pd.DataF
     return pd.DataFrame({"model": model, "build": build, "degradation": sub.group, "n": sub.n, "srcc": sub.SRCC.round(3)})
 
 
-def old_print_training(data: Path, work: Path, models, results: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+#: training builds: ``faceiqa data build`` options (each with a value) replaced in or added to ``train_defaults.TRAIN_BUILD``
+BUILDS = {"old_print": {"--extra-types": "old_print"}, "default_seed1": {"--seed": "1"},
+          "old_print_seed1": {"--extra-types": "old_print", "--seed": "1"}}
+
+
+def build_options(base: list[str], changes: dict[str, str]) -> list[str]:
+    """``base`` (a ``faceiqa data build`` option list) with the given options' values replaced or added."""
+    out, i = [], 0
+    while i < len(base):
+        if base[i] in changes:
+            i += 2  # an option of base with a value, replaced below
+            continue
+        out.append(base[i])
+        i += 1
+    for k, v in changes.items():
+        out += [k, v]
+    return out
+
+
+def _merge(old: Path, new: pd.DataFrame) -> pd.DataFrame:
+    """``new`` rows replace the rows of ``old`` (a CSV, when there) with the same model and build."""
+    if not old.is_file():
+        return new
+    prev = pd.read_csv(old)
+    keep = ~prev.set_index(["model", "build"]).index.isin(new.set_index(["model", "build"]).index)
+    return pd.concat([prev[keep], new], ignore_index=True)
+
+
+def old_print_training(data: Path, work: Path, models, results: Path, builds=("old_print",)) -> tuple[pd.DataFrame, pd.DataFrame]:
     from train_defaults import HELDOUT_BUILD, TRAIN_BUILD, build, train  # noqa: PLC0415
 
-    labels = build(data, work / "bench_old_print", [*TRAIN_BUILD, "--extra-types", "old_print"])
+    unknown = sorted(set(builds) - set(BUILDS))
+    if unknown:
+        raise SystemExit(f"unknown build {unknown}; choose from {sorted(BUILDS)}")
     test_labels = build(data, work / "heldout", HELDOUT_BUILD)
+    done = pd.read_csv(results / "old_print_training.csv") if (results / "old_print_training.csv").is_file() else pd.DataFrame(columns=["model", "build"])
     rows, types = [], []
     for name in models:
-        run = work / "runs" / f"{name}-old_print"
-        train(name, run, labels)
-        for build_name, weights in (("default", ROOT / "assets" / "models" / f"{name}.safetensors"), ("old_print", run / f"{name}.safetensors")):
+        todo = [("default", ROOT / "assets" / "models" / f"{name}.safetensors")] if not ((done.model == name) & (done.build == "default")).any() else []
+        for b in builds:
+            run = work / "runs" / f"{name}-{b}"  # the first experiment's run folder was <name>-old_print: kept
+            train(name, run, build(data, work / f"bench_{b}", build_options(TRAIN_BUILD, BUILDS[b])))
+            todo.append((b, run / f"{name}.safetensors"))
+        for build_name, weights in todo:
             row, t = measure(name, str(weights), build_name, data, test_labels, work)
             rows.append(row)
             types.append(t)
             print(pd.DataFrame([row]).to_string(index=False), flush=True)
-    summary, per_type = pd.DataFrame(rows), pd.concat(types, ignore_index=True)
+    summary = _merge(results / "old_print_training.csv", pd.DataFrame(rows))
+    per_type = _merge(results / "old_print_training_types.csv", pd.concat(types, ignore_index=True))
     summary.to_csv(results / "old_print_training.csv", index=False)
     per_type.to_csv(results / "old_print_training_types.csv", index=False)
     return summary, per_type
@@ -96,8 +136,9 @@ def main() -> None:
     ap.add_argument("--work", required=True)
     ap.add_argument("--models", nargs="+", default=["dsl-fiqa"])
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results" / "defaults"))
+    ap.add_argument("--builds", nargs="+", default=["old_print"], choices=sorted(BUILDS), help="training builds to compare with the shipped one")
     args = ap.parse_args()
-    summary, _ = old_print_training(Path(args.data), Path(args.work), args.models, Path(args.results))
+    summary, _ = old_print_training(Path(args.data), Path(args.work), args.models, Path(args.results), args.builds)
     print(summary.to_string(index=False))
 
 

@@ -209,6 +209,29 @@ def test_old_print_training_section_reads_its_tables(tmp_path):
     assert "| motion_blur | 0.540 | 0.100 |" in md and md.index("m default") < md.index("m old_print")
 
 
+def test_old_print_training_builds_and_merge(tmp_path):
+    """The experiment's builds change only their options of the shipped build; a later call adds or replaces rows."""
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from old_print_training import BUILDS, _merge, build_options
+        from train_defaults import TRAIN_BUILD
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    seed1 = build_options(TRAIN_BUILD, BUILDS["default_seed1"])
+    assert seed1[seed1.index("--seed") + 1] == "1" and seed1.count("--seed") == 1 and "-q" in seed1
+    assert len(seed1) == len(TRAIN_BUILD) and "--extra-types" not in seed1
+    both = build_options(TRAIN_BUILD, BUILDS["old_print_seed1"])
+    assert both[both.index("--extra-types") + 1] == "old_print" and both[both.index("--seed") + 1] == "1"
+    assert build_options(TRAIN_BUILD, {}) == TRAIN_BUILD
+    old = tmp_path / "t.csv"
+    pd.DataFrame({"model": ["m", "m"], "build": ["default", "old_print"], "srcc": [0.68, 0.59]}).to_csv(old, index=False)
+    merged = _merge(old, pd.DataFrame({"model": ["m", "m"], "build": ["old_print", "default_seed1"], "srcc": [0.61, 0.66]}))
+    assert merged.build.tolist() == ["default", "old_print", "default_seed1"] and merged.srcc.tolist() == [0.68, 0.61, 0.66]
+    assert _merge(tmp_path / "none.csv", merged).equals(merged)
+
+
 @pytest.mark.data
 def test_real_degraded_pairs_match_colour_and_people(shared_data):
     """docs/comparison.md's real pairs: all 7 childhood prints of LFW people are found, a greyscale print is compared
