@@ -47,6 +47,7 @@ def astronaut_ladders(scorer) -> dict[str, float]:
 
 def measure(run: Path, heldout: Path) -> dict:
     from core import Scorer  # noqa: PLC0415
+    from core.cli import _read_labels  # noqa: PLC0415
     from core.evaluate import predict_aligned  # noqa: PLC0415
     from core.io import load_image  # noqa: PLC0415
     from core.metrics import evaluate  # noqa: PLC0415
@@ -55,8 +56,8 @@ def measure(run: Path, heldout: Path) -> dict:
     scorer = Scorer("ifqa", weights=str(weights))
     hist = pd.read_csv(run / "metrics.csv") if (run / "metrics.csv").is_file() else None  # absent: shipped weights
     best = hist.loc[hist.val_srcc.idxmax()] if hist is not None else pd.Series({"epoch": np.nan, "val_srcc": np.nan})
-    table = pd.read_csv(heldout)
-    pred = predict_aligned(scorer, [str(heldout.parent / p) for p in table["path"]])
+    table = _read_labels(str(heldout), None)
+    pred = predict_aligned(scorer, table["path"].tolist())
     ok = ~np.isnan(pred)
     m = evaluate(pred[ok], table["mos"].to_numpy()[ok])
     row = {"epoch": best.epoch, "val_srcc": round(float(best.val_srcc), 4), "heldout_srcc": round(m.srcc, 4),

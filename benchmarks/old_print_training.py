@@ -120,8 +120,11 @@ def old_print_training_md(results: Path) -> str:
     types = pd.read_csv(t).pivot_table(index="degradation", columns=["model", "build"], values="srcc")
     types.columns = [f"{m} {b}" for m, b in types.columns]
     return ("\n## Training on aged prints (`--extra-types old_print`)\n\n"
-            "The shipped default (15 default types) against the same run on a build with the opt-in `old_print` type "
-            "(`python benchmarks/old_print_training.py --work DIR`; one seed): held-out SRCC / PLCC (default types), "
+            "The shipped default (15 default types, build seed 0) against the same run on other builds of the same "
+            "sources (`python benchmarks/old_print_training.py --work DIR --builds ...`; one training seed each): "
+            "`old_print` adds the opt-in type (drawn as often as each default type), `default_seed1` is the control - the 15 "
+            "default types drawn again with seed 1, as adding a type redraws every copy - and `old_print_seed1` both. "
+            "Held-out SRCC / PLCC (default types), "
             "the 7 real prints below their person's clean mean and the mean share of clean photos above the print, "
             "and the aged held-out LFW photos (clean higher at levels 1, 3, 5):\n\n"
             + to_markdown(pd.read_csv(s), 3) + f"\n\nHeld-out SRCC per degradation type ({TYPES_NOTE}):\n\n"

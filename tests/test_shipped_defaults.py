@@ -282,3 +282,33 @@ def test_cards_quote_the_repeated_runs_table():
             shipped = json.loads((results / f"{name}.json").read_text())["srcc"]
             assert previous is not None and name in set(previous.model), name
             assert shipped not in set(previous[previous.model == name].srcc), (name, "old runs still describe the shipped one")
+
+
+def test_ifqa_trial_measures_a_run_like_the_bundled_sample_check(tmp_path):
+    """benchmarks/ifqa_trial.py (the IFQA trials table): held-out metrics from a labels file, the astronaut and
+    two_faces scores the sample test asserts, and ladders that start at the sharp photo; shipped weights have no log."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from core import Scorer
+    from core.faces import FaceDetector, align_gfiqa
+    from core.io import load_image
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from ifqa_trial import BLUR_RADII, JPEG_QUALITIES, measure
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    face = FaceDetector().detect(load_image(SAMPLES / "astronaut.jpg"))[0]
+    rows = []
+    for mos, kind in ((1.0, ""), (0.6, "_jpeg_q8"), (0.4, "_noisy"), (0.2, "_blurred")):  # aligned crops as a build writes them
+        Image.fromarray(align_gfiqa(load_image(SAMPLES / f"astronaut{kind}.jpg"), face, 256).image).save(tmp_path / f"a{kind}.png")
+        rows.append({"image": f"a{kind}.png", "mos": mos})
+    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
+    row = measure(REPO / "assets" / "models", tmp_path / "labels.csv")
+    assert np.isnan(row["epoch"]) and np.isnan(row["val_srcc"]) and -1 <= row["heldout_srcc"] <= 1
+    sharp = Scorer("ifqa").assess(load_image(SAMPLES / "astronaut.jpg")).faces[0].score
+    assert row["astronaut_sharp"] == pytest.approx(sharp, abs=1e-4) and row["two_faces_sharp"] > row["two_faces_blurred"]
+    ladders = json.loads(row["ladders"])
+    assert len(ladders) == len(BLUR_RADII) + len(JPEG_QUALITIES) and ladders["blur_0"] == pytest.approx(sharp, abs=2e-3)
