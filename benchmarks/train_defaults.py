@@ -175,6 +175,12 @@ DOMAIN_NOTES = {
   within the 3-seed range), but the astronaut's gaps stay thin (blur 0.014, JPEG q8 0.015, noise 0.028),
   `two_faces.jpg` is a near tie (0.466 vs 0.464) and held-out LFW JPEG q8 is ranked for 78 % of faces (shipped:
   88 %) - content memorisation is not why D misses smoothing; not shipped (the option stays, off).
+  A seventh (Nov 28 2026, `benchmarks/ifqa_trial.py`): 9x the faces at the same step budget (2730 training people,
+  one degraded copy each, 5 epochs): held-out SRCC 0.433, and the astronaut's blur ladder now falls with the radius
+  (0.409 sharp, 0.362 at radius 2, 0.323 at 4; the shipped D scores radius 4-6 *above* the sharp photo, 0.417 / 0.430
+  vs 0.388) - but its JPEG q8 copy scores above the sharp photo (0.429). Aligning the photo at 256 px and shrinking
+  it anti-aliased, as training crops are made, instead of warping straight to 128 px, moves the scores by < 0.01:
+  resampling is not why either; not shipped.
   On 13 sharp high-resolution portraits whole-photo noise and JPEG q8 are ranked for only 69 % of faces (a blur scaled
   to the face: 100 %); on LFW-sized faces 85-92 % (`docs/comparison.md`).
 """,
