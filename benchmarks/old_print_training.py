@@ -129,8 +129,9 @@ def old_print_training_md(results: Path) -> str:
             "and the aged held-out LFW photos (clean higher at levels 1, 3, 5):\n\n"
             + to_markdown(pd.read_csv(s), 3) + f"\n\nHeld-out SRCC per degradation type ({TYPES_NOTE}):\n\n"
             + to_markdown(types.reset_index(), 3) + "\n\nThe real prints are childhood photos against adult news photos (the "
-            "section above), so those pairs mix age and setting with quality; the per-type rows show what the extra type "
-            "costs on the default ones.\n")
+            "section above), so those pairs mix age and setting with quality. Read each build's change against the "
+            "control's: a redraw of the same 15 types moves every number here too, so only a change beyond the "
+            "control's belongs to the extra type.\n")
 
 
 def main() -> None:
