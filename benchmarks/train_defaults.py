@@ -183,7 +183,13 @@ DOMAIN_NOTES = {
   (0.409 sharp, 0.362 at radius 2, 0.323 at 4; the shipped D scores radius 4-6 *above* the sharp photo, 0.417 / 0.430
   vs 0.388) - but its JPEG q8 copy scores above the sharp photo (0.429). Aligning the photo at 256 px and shrinking
   it anti-aliased, as training crops are made, instead of warping straight to 128 px, moves the scores by < 0.01:
-  resampling is not why either; not shipped.
+  resampling is not why either; not shipped. An eighth (Nov 28 2026): that wide build with JPEG 4x as likely
+  (`--type-weights jpeg=4`): at 5 epochs held-out SRCC 0.462, JPEG q8 a tie, `two_faces.jpg` reversed; resumed to 8
+  epochs (36 min; validation SRCC peaks there, 0.424, and falls at 9-11) **held-out SRCC 0.545 / PLCC 0.522** and the
+  astronaut ranked on all three (sharp 0.309, blurred 0.187, noisy 0.224, JPEG q8 0.286), but `two_faces.jpg` still
+  reversed (0.301 vs 0.323): its blurred face is a mirrored copy and D is not mirror-invariant (averaging D's map with
+  that of the flipped face ranks it, 0.329 vs 0.266, but shrinks the JPEG gap to 0.008). The lead for the next
+  default; not shipped yet (its CI reproduction takes 36 min instead of 23, and the seeds and tables need rerunning).
   On 13 sharp high-resolution portraits whole-photo noise and JPEG q8 are ranked for only 69 % of faces (a blur scaled
   to the face: 100 %); on LFW-sized faces 85-92 % (`docs/comparison.md`).
 """,
