@@ -3,8 +3,8 @@
     python benchmarks/ifqa_trial.py --run RUN --heldout HELDOUT/labels.csv --trial "what changed" [--append]
 
 ``RUN`` is a ``faceiqa train model ifqa`` folder (its best ``ifqa.safetensors`` and ``metrics.csv``; ``assets/models``
-measures the shipped weights); ``HELDOUT`` the
-held-out build of ``benchmarks/train_defaults.py`` (people no shipped model saw). Prints and, with ``--append``, adds to
+measures the shipped weights); ``HELDOUT`` the held-out build of ``benchmarks/train_defaults.py`` (people no shipped
+model saw). Prints and, with ``--append``, adds to
 ``benchmarks/results/ifqa_trials.csv``: the best validation epoch and its SRCC, held-out SRCC / PLCC, the bundled
 astronaut (sharp, blurred, noisy, JPEG q8) and ``two_faces.jpg`` (sharp left, blurred right) - the newcomer check of
 ``tests/test_shipped_defaults.py`` - and the astronaut's score along a blur / JPEG ladder (is D monotonic there?).

@@ -148,7 +148,8 @@ DOMAIN_NOTES = {
   blocking term lifted whole-photo JPEG q8 on 40 held-out LFW photos to 85 % ranked (was 73 %); the on-the-fly JPEG
   copies (Nov 27 2026) put the astronaut's JPEG q8 below the sharp photo (0.758 vs 0.784; was 0.778 vs 0.786, a tie).
   Known limit: on 13 held-out high-resolution portraits a radius-2 blur (sub-pixel after the 256-px alignment) is
-  barely seen; the face-scaled blur and JPEG rows of `docs/comparison.md` are the fair test there.  Build draws matter more than training seeds (Nov 28 2026, `benchmarks/old_print_training.py --builds
+  barely seen; the face-scaled blur and JPEG rows of `docs/comparison.md` are the fair test there.
+  Build draws matter more than training seeds (Nov 28 2026, `benchmarks/old_print_training.py --builds
   default_seed1`): the same sources and 15 types with the degradations drawn again (build seed 1) trained to held-out
   SRCC 0.602 (this build: 0.686; training seeds span 0.040) and per-type SRCC moved by up to 0.8 (defocus blur 0.68 ->
   -0.12); the real prints below clean went 2/7 -> 4/7 - with 300 faces a build is a small sample of degradations.
