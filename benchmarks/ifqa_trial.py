@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -46,22 +47,21 @@ def astronaut_ladders(scorer) -> dict[str, float]:
 
 
 def measure(run: Path, heldout: Path) -> dict:
+    from train_defaults import faceiqa  # noqa: PLC0415
+
     from core import Scorer  # noqa: PLC0415
-    from core.cli import _read_labels  # noqa: PLC0415
-    from core.evaluate import predict_aligned  # noqa: PLC0415
     from core.io import load_image  # noqa: PLC0415
-    from core.metrics import evaluate  # noqa: PLC0415
 
     weights = run / "ifqa.safetensors"
     scorer = Scorer("ifqa", weights=str(weights))
     hist = pd.read_csv(run / "metrics.csv") if (run / "metrics.csv").is_file() else None  # absent: shipped weights
     best = hist.loc[hist.val_srcc.idxmax()] if hist is not None else pd.Series({"epoch": np.nan, "val_srcc": np.nan})
-    table = _read_labels(str(heldout), None)
-    pred = predict_aligned(scorer, table["path"].tolist())
-    ok = ~np.isnan(pred)
-    m = evaluate(pred[ok], table["mos"].to_numpy()[ok])
-    row = {"epoch": best.epoch, "val_srcc": round(float(best.val_srcc), 4), "heldout_srcc": round(m.srcc, 4),
-           "heldout_plcc": round(m.plcc, 4)}
+    with tempfile.TemporaryDirectory() as tmp:  # held-out metrics exactly as the shipped defaults' are made
+        faceiqa("evaluate", "ifqa", "--weights", str(weights.resolve()), "--labels", str(heldout.resolve()), "--split", "",
+                "--out", f"{tmp}/predictions.csv", "--metrics", f"{tmp}/metrics.json")
+        m = json.loads(Path(tmp, "metrics.json").read_text())
+    row = {"epoch": best.epoch, "val_srcc": round(float(best.val_srcc), 4), "heldout_srcc": round(m["srcc"], 4),
+           "heldout_plcc": round(m["plcc"], 4)}
     for kind in ("", "_blurred", "_noisy", "_jpeg_q8"):
         row[f"astronaut{kind or '_sharp'}"] = round(float(scorer.assess(load_image(SAMPLES / f"astronaut{kind}.jpg")).faces[0].score), 4)
     left, right = sorted(scorer.assess(load_image(SAMPLES / "two_faces.jpg")).faces, key=lambda f: f.box[0])

@@ -297,6 +297,7 @@ def test_ifqa_trial_measures_a_run_like_the_bundled_sample_check(tmp_path):
 
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
+        import train_defaults  # noqa: F401 - measure() imports it when called (faceiqa evaluate)
         from ifqa_trial import BLUR_RADII, JPEG_QUALITIES, measure
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
