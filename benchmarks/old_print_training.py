@@ -60,20 +60,6 @@ BUILDS = {"old_print": {"--extra-types": "old_print"}, "default_seed1": {"--seed
           "old_print_seed1": {"--extra-types": "old_print", "--seed": "1"}}
 
 
-def build_options(base: list[str], changes: dict[str, str]) -> list[str]:
-    """``base`` (a ``faceiqa data build`` option list) with the given options' values replaced or added."""
-    out, i = [], 0
-    while i < len(base):
-        if base[i] in changes:
-            i += 2  # an option of base with a value, replaced below
-            continue
-        out.append(base[i])
-        i += 1
-    for k, v in changes.items():
-        out += [k, v]
-    return out
-
-
 def _merge(old: Path, new: pd.DataFrame) -> pd.DataFrame:
     """``new`` rows replace the rows of ``old`` (a CSV, when there) with the same model and build."""
     if not old.is_file():
@@ -84,7 +70,7 @@ def _merge(old: Path, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def old_print_training(data: Path, work: Path, models, results: Path, builds=("old_print",)) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from train_defaults import HELDOUT_BUILD, TRAIN_BUILD, build, train  # noqa: PLC0415
+    from train_defaults import HELDOUT_BUILD, TRAIN_BUILD, build, build_options, train  # noqa: PLC0415
 
     unknown = sorted(set(builds) - set(BUILDS))
     if unknown:

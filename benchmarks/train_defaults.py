@@ -40,6 +40,34 @@ TRAIN_BUILD = ["--identities", "train", "--per-source", "4", "--photo-prob", "0.
 HELDOUT_BUILD = ["--identities", "heldout", "--per-source", "4", "--photo-prob", "0.5", "--source-weight", "0.5", "--max-sources", "90,24,6",
                  "--max-per-identity", "1", "--size", "256", "--seed", "3", "-q"]
 SOURCE_ARGS = " ".join(f"../shared/data/{s}" for s in SOURCES)
+#: per-model training builds: options replaced in or added to TRAIN_BUILD. IFQA's discriminator learns from more
+#: faces, not more copies of each (2730 people, one degraded copy each, JPEG 4x as likely among single degradations;
+#: `benchmarks/results/ifqa_trials.csv`, trials 8-9): the 300-face build left it blind to JPEG and heavy blur.
+MODEL_BUILDS: dict[str, dict[str, str]] = {"ifqa": {"--per-source": "1", "--max-sources": "2000,700,30", "--type-weights": "jpeg=4"}}
+
+
+def build_options(base: list[str], changes: dict[str, str]) -> list[str]:
+    """``base`` (a ``faceiqa data build`` option list) with the given options' values replaced or added."""
+    out, i = [], 0
+    while i < len(base):
+        if base[i] in changes:
+            i += 2  # an option of base with a value, replaced below
+            continue
+        out.append(base[i])
+        i += 1
+    for k, v in changes.items():
+        out += [k, v]
+    return out
+
+
+def train_build(name: str) -> list[str]:
+    """The ``faceiqa data build`` options of ``name``'s training set (TRAIN_BUILD unless MODEL_BUILDS changes it)."""
+    return build_options(TRAIN_BUILD, MODEL_BUILDS.get(name, {}))
+
+
+def train_labels_of(data: Path, work: Path, name: str) -> Path:
+    """Build (once) and return ``name``'s training labels: ``work/bench`` for the shared build, ``work/bench_<name>`` else."""
+    return build(data, work / ("bench_" + name if name in MODEL_BUILDS else "bench"), train_build(name))
 
 
 def faceiqa(*args: str) -> None:
@@ -114,11 +142,11 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path, results: Path 
   fidelity) / 3 on the face region of each degraded copy against its clean crop, times a blocking fidelity (JPEG's
   8x8 grid edges vs the reference's, measured on the image the codec saw), times an absolute term of the clean crop, 1 - 0.5 (1 - sharpness) with sharpness from its Crete no-reference blur (`core/fr.py`), so a soft
   upsampled news photo is not "perfect" (clean crops: {_clean_range(labels)}).
-- Data: `faceiqa data build {SOURCE_ARGS} {' '.join(TRAIN_BUILD)}`: {_origins(labels)} faces (one per person,
-  people outside the 20 % held out with seed 0 in each folder), each clean + 4 random degradations (15 types x 5
-  levels, a quarter chained; half made on the whole photo before alignment, half on the aligned crop):
-  {len(labels)} images; split by identity {labels.split.value_counts().to_dict()}.
-- Training: `faceiqa train model --config configs/train/{name}/lfw-bench.yaml --labels bench/labels.csv` ({len(hist)}
+- Data: `faceiqa data build {SOURCE_ARGS} {' '.join(train_build(name))}`: {_origins(labels)} faces (one per person,
+  people outside the 20 % held out with seed 0 in each folder), each clean + {_copies_text(train_build(name))}
+  (15 types x 5 levels{_weights_text(train_build(name))}, a quarter chained; half made on the whole photo before alignment, half on
+  the aligned crop): {len(labels)} images; split by identity {labels.split.value_counts().to_dict()}.
+- Training: `faceiqa train model --config configs/train/{name}/lfw-bench.yaml --labels {train_labels.parent.name}/labels.csv` ({len(hist)}
   epochs, batch {t['batch']}, lr {t.get('lr', t.get('lr_d'))}{rank}); best validation epoch {best}
   (val SRCC {hist.val_srcc.max():.3f}); 2 CPU cores.
 - Test (people no shipped model saw, `faceiqa data build ... {' '.join(HELDOUT_BUILD)}`, {metrics['n']} images):
@@ -200,6 +228,23 @@ DOMAIN_NOTES = {
 }
 
 
+def _option(opts: list[str], key: str, default: str | None = None) -> str | None:
+    return opts[opts.index(key) + 1] if key in opts else default
+
+
+def _copies_text(opts: list[str]) -> str:
+    n = int(_option(opts, "--per-source", "4"))
+    return f"{n} random degradation{'s' if n != 1 else ''}"
+
+
+def _weights_text(opts: list[str]) -> str:
+    """', JPEG 4x as likely' for ``--type-weights jpeg=4`` ('' without the option)."""
+    w = _option(opts, "--type-weights")
+    if not w:
+        return ""
+    return ", " + ", ".join(f"{k.replace('_', ' ')} {v}x as likely" for k, v in (kv.split("=") for kv in w.split(",")))
+
+
 def _origins(labels) -> str:
     clean = labels[labels.degradation == "clean"]
     return " + ".join(f"{n} {o}" for o, n in clean.origin.value_counts().items())
@@ -224,10 +269,10 @@ def main() -> None:
     args = ap.parse_args()
     data, work, results = Path(args.data), Path(args.work), Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
-    train_labels = build(data, work / "bench", TRAIN_BUILD)
+    train_labels = {name: train_labels_of(data, work, name) for name in args.models}
     for name in args.models:
         run = work / "runs" / name
-        train(name, run, train_labels)
+        train(name, run, train_labels[name])
     test_labels = build(data, work / "heldout", HELDOUT_BUILD)
     for name in args.models:
         run = work / "runs" / name
@@ -253,7 +298,7 @@ def main() -> None:
             else:
                 os.replace(fresh, target)
                 os.replace(fresh.with_suffix(".json"), target.with_suffix(".json"))  # save_checkpoint wrote both
-            (ROOT / "assets" / "models" / f"{name}.md").write_text(card(name, run, m, train_labels, results))
+            (ROOT / "assets" / "models" / f"{name}.md").write_text(card(name, run, m, train_labels[name], results))
             print(f"shipped assets/models/{name}.safetensors")
     if args.seeds:
         seed_table(args.models, args.seeds, work, train_labels, test_labels, results)
@@ -261,10 +306,18 @@ def main() -> None:
         write_comparison(data, work, test_labels, results)
 
 
+def seed_model_weights(work: Path, name: str) -> Path:
+    """``work/runs/<name>``'s checkpoint when that run finished, else the shipped one (a call that retrains one model
+    still compares it with the others; shipped weights are the float16 copies of their runs)."""
+    run = work / "runs" / name
+    return run / f"{name}.safetensors" if (run / "done").is_file() else ROOT / "assets" / "models" / f"{name}.safetensors"
+
+
 def write_comparison(data: Path, work: Path, test_labels: Path, results: Path) -> None:
-    """`faceiqa compare` of every trained seed model (work/runs/NAME), the shipped tinyFQnet and the perceptual
-    baselines on the held-out people, the GFPGAN pairs, the newcomer table and the seeds section -> docs/comparison.md."""
-    weights = [f"{n}={work / 'runs' / n / (n + '.safetensors')}" for n in MODELS if (work / "runs" / n / "done").is_file()]
+    """`faceiqa compare` of every seed model (this work folder's finished run, else the shipped checkpoint), the shipped
+    tinyFQnet and the perceptual baselines on the held-out people, the GFPGAN pairs, the newcomer table and the seeds
+    section -> docs/comparison.md."""
+    weights = [f"{n}={seed_model_weights(work, n)}" for n in MODELS]
     faceiqa("compare", "--labels", str(test_labels), "--split", "", "--models", *[w.split("=")[0] for w in weights], "tinyfqnet",
             "perceptual-combined", "perceptual-blur", "perceptual-jpeg", "perceptual-pose", "--weights", *weights,
             "--out", str(results / "comparison"), "-q")
@@ -388,8 +441,9 @@ def seeds_md(results: Path) -> str:
             "(`benchmarks/results/defaults/seeds.csv`):\n\n" + to_markdown(table, 4) + "\n" + t_md + prev_md)
 
 
-def seed_table(models, seeds, work: Path, train_labels: Path, test_labels: Path, results: Path):
-    """Train each model again with every seed, evaluate on the held-out people; ``results/seeds.csv`` + median rows."""
+def seed_table(models, seeds, work: Path, train_labels: dict[str, Path], test_labels: Path, results: Path):
+    """Train each model again with every seed, evaluate on the held-out people; ``results/seeds.csv`` + median rows.
+    Models not in ``models`` keep their rows of an existing ``seeds.csv``."""
     import pandas as pd  # noqa: PLC0415
 
     rows = []
@@ -398,7 +452,7 @@ def seed_table(models, seeds, work: Path, train_labels: Path, test_labels: Path,
         rows.append({"model": name, "seed": 0, "srcc": shipped["srcc"], "plcc": shipped["plcc"], "rmse": shipped["rmse"]})
         for seed in seeds:
             run = work / "runs" / f"{name}-seed{seed}"
-            train(name, run, train_labels, "--seed", str(seed))
+            train(name, run, train_labels[name], "--seed", str(seed))
             metrics = run / "heldout.json"
             if not metrics.is_file():
                 faceiqa("evaluate", name, "--weights", str(run / f"{name}.safetensors"), "--labels", str(test_labels), "--split", "",
@@ -406,6 +460,10 @@ def seed_table(models, seeds, work: Path, train_labels: Path, test_labels: Path,
             m = json.loads(metrics.read_text())
             rows.append({"model": name, "seed": seed, "srcc": m["srcc"], "plcc": m["plcc"], "rmse": m["rmse"]})
     table = pd.DataFrame(rows)
+    if (results / "seeds.csv").is_file():  # other models' runs stay, in their order, before this call's
+        prev, _ = runs_and_medians(pd.read_csv(results / "seeds.csv"))
+        table = pd.concat([prev[~prev.model.isin(models)], table], ignore_index=True)
+        table["seed"] = table.seed.astype(int)
     med = table.groupby("model", sort=False)[["srcc", "plcc", "rmse"]].median().reset_index().assign(seed="median")
     spread = table.groupby("model", sort=False).srcc.agg(lambda v: v.max() - v.min())
     med["srcc_range"] = med.model.map(spread).round(4)

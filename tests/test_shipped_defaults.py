@@ -215,8 +215,8 @@ def test_old_print_training_builds_and_merge(tmp_path):
 
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
-        from old_print_training import BUILDS, _merge, build_options
-        from train_defaults import TRAIN_BUILD
+        from old_print_training import BUILDS, _merge
+        from train_defaults import TRAIN_BUILD, build_options
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
     seed1 = build_options(TRAIN_BUILD, BUILDS["default_seed1"])
@@ -313,3 +313,40 @@ def test_ifqa_trial_measures_a_run_like_the_bundled_sample_check(tmp_path):
     assert row["astronaut_sharp"] == pytest.approx(sharp, abs=1e-4) and row["two_faces_sharp"] > row["two_faces_blurred"]
     ladders = json.loads(row["ladders"])
     assert len(ladders) == len(BLUR_RADII) + len(JPEG_QUALITIES) and ladders["blur_0"] == pytest.approx(sharp, abs=2e-3)
+
+
+def test_model_builds_change_only_their_models_training_set(tmp_path):
+    """IFQA trains on its own build (more faces, one copy each, JPEG 4x as likely); the card says so; a later call for
+    one model keeps the other models' repeated runs; a model without a finished run is compared by its shipped weights."""
+    import pandas as pd
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from train_defaults import (MODEL_BUILDS, TRAIN_BUILD, _copies_text, _weights_text, seed_model_weights, seed_table,
+                                    train_build)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    assert train_build("dsl-fiqa") == TRAIN_BUILD and set(MODEL_BUILDS) == {"ifqa"}
+    ifqa = train_build("ifqa")
+    assert ifqa[ifqa.index("--per-source") + 1] == "1" and ifqa.count("--per-source") == 1
+    assert ifqa[ifqa.index("--type-weights") + 1] == "jpeg=4" and ifqa[ifqa.index("--seed") + 1] == "0"
+    assert _copies_text(ifqa) == "1 random degradation" and _copies_text(TRAIN_BUILD) == "4 random degradations"
+    assert _weights_text(ifqa) == ", jpeg 4x as likely" and _weights_text(TRAIN_BUILD) == ""
+
+    results = tmp_path / "results"
+    results.mkdir()
+    old = [{"model": m, "seed": s, "srcc": v, "plcc": v, "rmse": 0.1} for m, vs in (("dsl-fiqa", [0.68, 0.64]), ("ifqa", [0.40, 0.48]))
+           for s, v in enumerate(vs)]
+    pd.DataFrame(old + [{"model": "ifqa", "seed": "median", "srcc": 0.44}]).to_csv(results / "seeds.csv", index=False)
+    (results / "ifqa.json").write_text(json.dumps({"srcc": 0.55, "plcc": 0.52, "rmse": 0.3}))
+    out = seed_table(["ifqa"], [], tmp_path, {}, tmp_path / "heldout.csv", results)  # no new seeds: no training
+    runs = out[out.seed.astype(str) != "median"]
+    assert runs.model.tolist() == ["dsl-fiqa", "dsl-fiqa", "ifqa"] and runs.srcc.tolist() == [0.68, 0.64, 0.55]
+    med = out[out.seed.astype(str) == "median"].set_index("model")
+    assert med.srcc["dsl-fiqa"] == pytest.approx(0.66) and med.srcc["ifqa"] == pytest.approx(0.55)
+    assert len(pd.read_csv(results / "seeds.csv")) == 5  # written: 3 runs + 2 medians
+
+    assert seed_model_weights(tmp_path, "ifqa") == REPO / "assets" / "models" / "ifqa.safetensors"
+    (tmp_path / "runs" / "ifqa").mkdir(parents=True)
+    (tmp_path / "runs" / "ifqa" / "done").touch()
+    assert seed_model_weights(tmp_path, "ifqa") == tmp_path / "runs" / "ifqa" / "ifqa.safetensors"
