@@ -123,6 +123,7 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path, results: Path 
     import pandas as pd  # noqa: PLC0415
 
     labels = pd.read_csv(train_labels)
+    opts = train_build(name)
     hist = pd.read_csv(run / "metrics.csv")
     best = meta["extra"].get("best_epoch")
     t = meta["extra"]["train"]
@@ -144,9 +145,9 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path, results: Path 
   fidelity) / 3 on the face region of each degraded copy against its clean crop, times a blocking fidelity (JPEG's
   8x8 grid edges vs the reference's, measured on the image the codec saw), times an absolute term of the clean crop, 1 - 0.5 (1 - sharpness) with sharpness from its Crete no-reference blur (`core/fr.py`), so a soft
   upsampled news photo is not "perfect" (clean crops: {_clean_range(labels)}).
-- Data: `faceiqa data build {SOURCE_ARGS} {' '.join(train_build(name))}`: {_origins(labels)} faces (one per person,
-  people outside the 20 % held out with seed 0 in each folder), each clean + {_copies_text(train_build(name))}
-  (15 types x 5 levels{_weights_text(train_build(name))}, a quarter chained; half made on the whole photo before alignment, half on
+- Data: `faceiqa data build {SOURCE_ARGS} {' '.join(opts)}`: {_origins(labels)} faces (one per person,
+  people outside the 20 % held out with seed 0 in each folder), each clean + {_copies_text(opts)}
+  (15 types x 5 levels{_weights_text(opts)}, a quarter chained; half made on the whole photo before alignment, half on
   the aligned crop): {len(labels)} images; split by identity {labels.split.value_counts().to_dict()}.
 - Training: `faceiqa train model --config configs/train/{name}/lfw-bench.yaml --labels {train_labels.parent.name}/labels.csv` ({len(hist)}
   epochs, batch {t['batch']}, lr {t.get('lr', t.get('lr_d'))}{rank}); best validation epoch {best}
