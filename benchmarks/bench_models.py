@@ -32,7 +32,11 @@ PAPER = {
     ("resnet50-iqa", "paper"): "ResNet50 baseline (GFIQA Table III)",
 }
 CONFIGS = [("stylegan-iqa", "paper"), ("stylegan-iqa", "lite"), ("dsl-fiqa", "paper"), ("dsl-fiqa", "lite"),
-           ("ifqa", "paper"), ("ifqa", "lite"), ("resnet50-iqa", "paper"), ("resnet50-iqa", "lite"), ("tinyfqnet", "paper")]
+           ("ifqa", "paper"), ("ifqa", "lite"), ("ifqa", "lite+mirror"), ("resnet50-iqa", "paper"), ("resnet50-iqa", "lite"),
+           ("tinyfqnet", "paper")]
+
+#: configs measured with overrides: the shipped IFQA runs D on the face and on its mirror image (``mirror_average``)
+VARIANTS = {"lite+mirror": ("lite", {"mirror_average": True})}
 
 
 def batch_for(model, device, n: int = 1) -> dict:
@@ -56,15 +60,16 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     rows = []
     for name, config in [c for c in CONFIGS if not args.models or c[0] in args.models]:
+        base, extra = VARIANTS.get(config, (config, {}))
         with torch.device("meta"):
-            meta = create_model(name, pretrained=False, device="meta", config=config)
+            meta = create_model(name, pretrained=False, device="meta", config=base, **extra)
         params = sum(p.numel() for p in meta.parameters())
         with torch.no_grad(), FlopCounterMode(display=False) as fc:
             meta(batch_for(meta, "meta"))
         gflops = fc.get_total_flops() / 1e9
         latency = None
         if not (config == "paper" and args.skip_paper_latency):
-            model = create_model(name, pretrained=False, device=args.device, config=config)
+            model = create_model(name, pretrained=False, device=args.device, config=base, **extra)
             b = batch_for(model, args.device)
             with torch.no_grad():
                 model(b)
@@ -88,7 +93,9 @@ def main() -> None:
         old = pd.read_csv(args.out)
         new = table.set_index(["model", "config"])
         table = pd.concat([new.loc[[k]].reset_index() if k in new.index else old.iloc[[i]]
-                           for i, k in enumerate(zip(old.model, old.config))], ignore_index=True)
+                           for i, k in enumerate(zip(old.model, old.config))]
+                          + [new.loc[[k]].reset_index() for k in new.index if k not in set(zip(old.model, old.config))],
+                          ignore_index=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.to_string(index=False))

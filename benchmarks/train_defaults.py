@@ -40,12 +40,11 @@ TRAIN_BUILD = ["--identities", "train", "--per-source", "4", "--photo-prob", "0.
 HELDOUT_BUILD = ["--identities", "heldout", "--per-source", "4", "--photo-prob", "0.5", "--source-weight", "0.5", "--max-sources", "90,24,6",
                  "--max-per-identity", "1", "--size", "256", "--seed", "3", "-q"]
 SOURCE_ARGS = " ".join(f"../shared/data/{s}" for s in SOURCES)
-#: per-model training builds: options replaced in or added to TRAIN_BUILD (none yet: every shipped model was trained
-#: on TRAIN_BUILD). The candidate for IFQA's next default (`benchmarks/results/ifqa_trials.csv`, trials 8-9) is
-#: WIDE_JPEG_BUILD; put it here with the run's config when those weights ship, so CI reproduces them.
-MODEL_BUILDS: dict[str, dict[str, str]] = {}
 #: 2730 people, one degraded copy each, JPEG 4x as likely among single degradations
 WIDE_JPEG_BUILD = {"--per-source": "1", "--max-sources": "2000,700,30", "--type-weights": "jpeg=4"}
+#: per-model training builds: options replaced in or added to TRAIN_BUILD. IFQA trains on WIDE_JPEG_BUILD since Dec 6
+#: 2026 (trials 7-9 in `benchmarks/results/ifqa_trials.csv`: held-out SRCC 0.545 at 8 epochs vs 0.404 on TRAIN_BUILD).
+MODEL_BUILDS: dict[str, dict[str, str]] = {"ifqa": WIDE_JPEG_BUILD}
 
 
 def build_options(base: list[str], changes: dict[str, str]) -> list[str]:
@@ -137,9 +136,11 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path, results: Path 
     if t.get("jpeg_copies"):
         rank += (f", + up to {t['jpeg_copies']} JPEG copies of the clean faces in each batch made on the fly (shrunk 1-2.5x, quality 50-5, "
                  "enlarged back; labelled with the build's formula) - not in the paper")
+    mirror = (", D's map averaged over the face and its mirror image - test-time flip, not in the paper"
+              if t.get("model", {}).get("mirror_average") else "")
     return f"""# {name} (shipped default, `{config}` config)
 
-- Network: `{name}` `{config}` ({params / 1e6:.2f} M parameters, {meta['info']['input_size']}-px aligned input);
+- Network: `{name}` `{config}` ({params / 1e6:.2f} M parameters, {meta['info']['input_size']}-px aligned input{mirror});
   weights stored as float16.
 - Labels: **pseudo-MOS from synthetic degradations, not human opinion**: (MS-SSIM + (1 - GMSD / 0.35) + detail
   fidelity) / 3 on the face region of each degraded copy against its clean crop, times a blocking fidelity (JPEG's
@@ -156,8 +157,7 @@ def card(name: str, run: Path, metrics: dict, train_labels: Path, results: Path 
   SRCC {metrics['srcc']:.3f}, KRCC {metrics['krcc']:.3f}, PLCC {metrics['plcc']:.3f}, RMSE {metrics['rmse']:.3f}
   (`benchmarks/results/defaults/{name}.json`).
 {seeds_line(name, results) if results else ""}- Reproduce: `python benchmarks/train_defaults.py --work DIR --models {name}`.
-{GENERATOR_NOTE if name == "stylegan-iqa" else ""}- Use: perceptual face quality on aligned crops; trained on LFW / UTKFace / deepface photos only, so GFIQA-20k / CGFIQA-40k users
-  should retrain with `configs/train/{name}/gfiqa-20k.yaml` (or cgfiqa-40k) for human-opinion scores.
+{GENERATOR_NOTE if name == "stylegan-iqa" else ""}- Use: perceptual face quality on aligned crops; trained on LFW / UTKFace / deepface photos only, so {_retrain_text(name)}
 {DOMAIN_NOTES.get(name, "")}"""
 
 
@@ -185,53 +185,40 @@ DOMAIN_NOTES = {
   SRCC 0.602 (this build: 0.686; training seeds span 0.040) and per-type SRCC moved by up to 0.8 (defocus blur 0.68 ->
   -0.12); the real prints below clean went 2/7 -> 4/7 - with 300 faces a build is a small sample of degradations.
 """,
-    "ifqa": """- Known limit (measured): IFQA's objective has no MOS (real vs restored faces); the pseudo-MOS only picks the
-  epoch. On the bundled astronaut the sharp photo scores above its noisy copy (0.388 vs 0.360) but only just above the
-  blurred (0.377) and JPEG q8 (0.366) ones; `two_faces.jpg` is ranked (0.385 vs 0.335). Two fixes were tried on Nov 27
-  2026 and neither shipped (`benchmarks/results/ifqa_trials.csv`): training longer raised validation SRCC to 0.437 at
-  epoch 14 (held-out 0.459) and widened the blur and noise gaps (0.04 at epoch 14, 0.12 at 18), but JPEG q8 never
-  fell clearly below the sharp photo (gap 0.007 at 14, the wrong way at 12, 16 and 18) and validation SRCC dropped
-  after 14; JPEG copies of the real faces shown to D as fakes (the fix that worked for StyleGAN-IQA and DSL-FIQA) made
-  D punish fine texture - the sharp astronaut fell below its blurred and JPEG copies (0.226 vs 0.382 / 0.316) and
-  held-out SRCC to 0.376. A third (Nov 28 2026): D's target for a real pixel set to the clean crop's own label (so
-  LFW's soft news photos count as less real): validation SRCC 0.346 (epoch 9), held-out 0.358, the astronaut's JPEG
-  q8 and noisy copies *above* the sharp photo (0.079 / 0.066 vs 0.063) and `two_faces.jpg` reversed - not shipped.
-  A fourth (Nov 28 2026): a 160-px input instead of 128 (1.3x the time): held-out SRCC 0.473 (the 128-px runs' 3-seed
-  median is 0.473), the astronaut's blur and JPEG gaps as thin as before (0.017 / 0.024; noise 0.095) and
-  `two_faces.jpg` reversed (0.166 vs 0.189) - input size is not the lever; not shipped.
-  A fifth (Nov 28 2026): 8 sharp real faces in every D batch (`extra_reals: 8`, `--reals`: 173 UTKFace / deepface
-  training-identity crops with Crete sharpness >= 0.8, the paper's unpaired high-quality reals): validation SRCC 0.224
-  (epoch 3, held-out 0.379), the blurred astronaut above the sharp one there and JPEG q8 above it at 7 of 9 epochs -
-  sharp reals do not teach D that JPEG smoothing is fake; not shipped. A 256-px input with half-width layers (the
-  same FLOPs) took 3.5 s per step against 1.4 (61 min for 10 epochs): stopped, as CI's reproduction would pass 90 min.
-  A sixth (Nov 28 2026): DiffAugment on every D input (`augment: [color, flip, translation]`: the same random colour
-  shift, flip and circular shift for real, restored and degraded faces, so D cannot separate them by the content of
-  300 memorised faces): validation SRCC 0.407 (epoch 10), held-out SRCC 0.436 / PLCC 0.457 (shipped: 0.404 / 0.364;
-  within the 3-seed range), but the astronaut's gaps stay thin (blur 0.014, JPEG q8 0.015, noise 0.028),
-  `two_faces.jpg` is a near tie (0.466 vs 0.464) and held-out LFW JPEG q8 is ranked for 78 % of faces (shipped:
-  88 %) - content memorisation is not why D misses smoothing; not shipped (the option stays, off).
-  A seventh (Nov 28 2026, `benchmarks/ifqa_trial.py`): 9x the faces at the same step budget (2730 training people,
-  one degraded copy each, 5 epochs): held-out SRCC 0.433, and the astronaut's blur ladder now falls with the radius
-  (0.409 sharp, 0.362 at radius 2, 0.323 at 4; the shipped D scores radius 4-6 *above* the sharp photo, 0.417 / 0.430
-  vs 0.388) - but its JPEG q8 copy scores above the sharp photo (0.429). Aligning the photo at 256 px and shrinking
-  it anti-aliased, as training crops are made, instead of warping straight to 128 px, moves the scores by < 0.01:
-  resampling is not why either; not shipped. An eighth (Nov 28 2026): that wide build with JPEG 4x as likely
-  (`--type-weights jpeg=4`): at 5 epochs held-out SRCC 0.462, JPEG q8 a tie, `two_faces.jpg` reversed; resumed to 8
-  epochs (36 min; validation SRCC peaks there, 0.424, and falls at 9-11) **held-out SRCC 0.545 / PLCC 0.522** and the
-  astronaut ranked on all three (sharp 0.309, blurred 0.187, noisy 0.224, JPEG q8 0.286), but `two_faces.jpg` still
-  reversed (0.301 vs 0.323): its blurred face is a mirrored copy and D is not mirror-invariant (averaging D's map with
-  that of the flipped face ranks it, 0.329 vs 0.266, but shrinks the JPEG gap to 0.008). The lead for the next
-  default; not shipped yet (its CI reproduction takes 36 min instead of 23, and the seeds and tables need rerunning).
-  Those weights with the map averaged over the face and its mirror image: held-out SRCC 0.585 / PLCC 0.564; sharp
-  photo ranked above blur / noise / JPEG q8 for 95 / 97 / 85 % of 40 held-out LFW photos and 100 / 85 / 77 % of 13
-  portraits (these weights without the flip: 95 / 97 / 78 % and 100 / 77 / 77 %; shipped: 85 / 92 / 88 % and 62 / 69 / 69 %).
-  A ninth (Dec 6 2026): the same build trained 8 epochs with mirror images for D (`augment: [flip]`): held-out SRCC
-  0.532 / PLCC 0.523, blur and noise ranked (0.306 vs 0.204 / 0.251) but JPEG q8 *above* the sharp photo (0.345) and
-  `two_faces.jpg` a near tie (0.300 vs 0.294) - training on mirrors does not make D mirror-invariant; not shipped.
-  On 13 sharp high-resolution portraits whole-photo noise and JPEG q8 are ranked for only 69 % of faces (a blur scaled
-  to the face: 100 %); on LFW-sized faces 85-92 % (`docs/comparison.md`).
+    "ifqa": """- Not in the paper (measured, Dec 6 2026): its own training build (`MODEL_BUILDS` in
+  `benchmarks/train_defaults.py`: 2730 people with one degraded copy each instead of 300 with four, JPEG 4x as likely)
+  and D's map averaged over the face and its mirror image (`mirror_average`). D is not mirror-invariant: without the
+  average `two_faces.jpg`, whose blurred face is a mirrored copy, was reversed (0.301 vs 0.323). Before this recipe
+  IFQA trained 10 epochs on the shared 300-face build: held-out SRCC 0.404 (3-seed median 0.473), astronaut gaps of
+  0.011 (blur) and 0.022 (JPEG q8).
+- Known limit (measured): IFQA's objective has no MOS (real vs restored faces); the pseudo-MOS only picks the epoch.
+  The bundled astronaut: sharp 0.335, blurred 0.230, noisy 0.225, JPEG q8 0.327 - the JPEG q8 copy is only just below
+  the sharp photo (0.008); `two_faces.jpg` 0.329 vs 0.266. Along a ladder of the whole photo the blur scores fall with
+  the radius (0.335, 0.315, 0.229, 0.166, 0.153, 0.117 for radius 0-6) but JPEG does not (q95 0.337, q50 0.322, q30
+  0.361, q15 0.342, q8 0.317, q5 0.257): mid qualities score above the sharp photo, as in every IFQA run with ladders
+  (trials 7-9) - D reads mild JPEG smoothing of this studio portrait as "real". Weighting the eyes, nose and mouth more
+  (`region_weight` 2 or 4) does not widen the JPEG gap (primary-region score 0.2537 sharp vs 0.2536 JPEG q8).
+- Nine recipes were tried Nov 27 - Dec 6 2026 (`benchmarks/results/ifqa_trials.csv`, `benchmarks/ifqa_trial.py`;
+  held-out SRCC, astronaut scores and ladders per row). What moved it: more faces instead of more copies of few (the
+  blur ladder then falls with the radius), JPEG 4x as likely (JPEG q8 ranked at 8 epochs), the mirror average. What
+  did not: training longer on 300 faces (JPEG q8 never ranked; validation SRCC fell after 14 epochs), JPEG copies of
+  real faces shown to D as fakes (D punished fine texture: the sharp astronaut 0.226 vs blurred 0.382), D's real
+  target = the clean crop's label (held-out 0.358), a 160-px input (0.473, two_faces reversed), 8 sharp extra reals
+  per D batch (blurred above sharp), DiffAugment colour / flip / shift (gaps stay thin) and mirror images in training
+  (`augment: [flip]`: held-out 0.532, JPEG q8 above sharp, two_faces a tie - training on mirrors does not make D
+  mirror-invariant). A 256-px input with half-width layers took 3.5 s per step against 1.4 (61 min for 10 epochs):
+  stopped, as CI's reproduction would pass 90 min.
 """,
 }
+
+
+def _retrain_text(name: str) -> str:
+    """The card's advice for users with human-opinion data: the model's MOS configs, or how IFQA (no MOS) retrains."""
+    if (ROOT / "configs" / "train" / name / "gfiqa-20k.yaml").is_file():
+        return (f"GFIQA-20k / CGFIQA-40k users\n  should retrain with `configs/train/{name}/gfiqa-20k.yaml` (or cgfiqa-40k) "
+                "for human-opinion scores.")
+    return (f"users with other faces should\n  retrain on them: {name} learns from clean / degraded pairs, not MOS "
+            f"(`faceiqa data build` your clean faces, then `configs/train/{name}/lfw-bench.yaml`; a MOS column only picks the epoch).")
 
 
 def _option(opts: list[str], key: str, default: str | None = None) -> str | None:

@@ -75,7 +75,12 @@ def cam_heatmap(model: QualityModel, aligned: np.ndarray, landmarks: np.ndarray 
     finally:
         if dsl:
             model.rows_per_call = rows
-    heat = _tile_dsl_crops(model, heat) if dsl and len(heat) > 1 else heat[0]
+    if dsl and len(heat) > 1:
+        heat = _tile_dsl_crops(model, heat)
+    elif getattr(getattr(model, "cfg", None), "mirror_average", False) and len(heat) == 2:  # IFQA: face + mirror image
+        heat = (heat[0] + heat[1][:, ::-1]) / 2
+    else:
+        heat = heat[0]
     heat = cv2.resize(np.asarray(heat, np.float32), (aligned.shape[1], aligned.shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.clip(np.nan_to_num(heat), 0, 1)
 

@@ -60,6 +60,44 @@ def test_map_aligns_with_input_and_score_is_its_mean():
     assert torch.allclose(score, pmap.mean((1, 2, 3)))
 
 
+def test_mirror_average_scores_a_face_and_its_mirror_alike_and_is_saved(tmp_path):
+    from core.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    plain = IFQA("lite").eval()
+    m = IFQA("lite", mirror_average=True).eval()
+    m.D.load_state_dict(plain.D.state_dict())
+    x = torch.rand(2, 3, 128, 128)
+    with torch.no_grad():
+        pmap, mirrored = m.quality_map(x), m.quality_map(x.flip(-1))
+        by_hand = (plain.quality_map(x) + plain.quality_map(x.flip(-1)).flip(-1)) / 2
+        s, s_plain, s_flip = m({"aligned": x}), plain({"aligned": x}), plain({"aligned": x.flip(-1)})
+    assert torch.allclose(pmap, by_hand, atol=1e-6) and torch.allclose(mirrored, pmap.flip(-1), atol=1e-6)
+    assert not torch.allclose(s_plain, s_flip, atol=1e-4)  # a plain D is not mirror-invariant ...
+    assert torch.allclose(s, (s_plain + s_flip) / 2, atol=1e-6)  # ... the averaged score is the mean of both views
+    back = load_checkpoint(save_checkpoint(m, tmp_path / "m.safetensors"), expect_model="ifqa")
+    assert back.cfg.mirror_average and torch.allclose(back.eval()({"aligned": x}), s, atol=1e-6)
+
+
+def test_cam_of_a_mirror_averaged_ifqa_covers_both_views():
+    """The CAM layer sees the face and its mirror image as one batch of two: the heatmap averages both (flipped back),
+    so the CAM of a mirrored face is the mirrored CAM - the first view alone would not be."""
+    import numpy as np
+
+    from core.explain import cam_heatmap
+
+    torch.manual_seed(0)
+    m = IFQA("lite", mirror_average=True).eval()
+    face = (np.random.default_rng(0).random((128, 128, 3)) * 255).astype(np.uint8)
+    heat, heat_mirrored = cam_heatmap(m, face), cam_heatmap(m, np.ascontiguousarray(face[:, ::-1]))
+    assert heat.shape == (128, 128) and 0 <= heat.min() and heat.max() <= 1 and heat.std() > 0.01
+    assert np.abs(heat_mirrored - heat[:, ::-1]).max() < 1e-3
+    plain = IFQA("lite").eval()
+    plain.D.load_state_dict(m.D.state_dict())
+    one, one_mirrored = cam_heatmap(plain, face), cam_heatmap(plain, np.ascontiguousarray(face[:, ::-1]))
+    assert np.abs(one_mirrored - one[:, ::-1]).max() > 0.05  # a plain D's CAM is not mirror-equivariant
+
+
 def _face_landmarks(size=128):
     lm = torch.zeros(1, 68, 2)
     lm[0, 36:42] = torch.tensor([40.0, 50.0])  # left eye cluster

@@ -85,6 +85,7 @@ class IFQAConfig:
     bottleneck: int = 4
     region_weight: float = 1.0  # > 1 weights eyes / nose / mouth more in the score
     generator_width: int = 32
+    mirror_average: bool = False  # D's map = mean of the face's map and its mirror image's map flipped back (test-time flip)
 
 
 IFQA_PRESETS = {
@@ -175,7 +176,13 @@ class IFQA(QualityModel):
         self.D = IFQADiscriminator(cfg.widths, cfg.bottleneck)
 
     def quality_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(resize_square(x, self.cfg.input_size))
+        """D's per-pixel realness of the face (B, 1, S, S); with ``mirror_average`` the mean of the maps of the face and
+        of its mirror image (flipped back, so the map stays aligned with the face and its landmarks)."""
+        x = resize_square(x, self.cfg.input_size)
+        if not self.cfg.mirror_average:
+            return self.D(x)
+        face, mirror = self.D(torch.cat([x, x.flip(-1)])).chunk(2)  # one call: a CAM hook sees both views as a batch
+        return (face + mirror.flip(-1)) / 2
 
     def _primary(self, batch, size: int) -> torch.Tensor | None:
         lm = batch.get("landmarks")
