@@ -96,6 +96,8 @@ def main() -> None:
                            for i, k in enumerate(zip(old.model, old.config))]
                           + [new.loc[[k]].reset_index() for k in new.index if k not in set(zip(old.model, old.config))],
                           ignore_index=True)
+        order = {k: i for i, k in enumerate(CONFIGS)}  # a new config's row goes where CONFIGS lists it
+        table = table.iloc[sorted(range(len(table)), key=lambda i: order.get((table.model[i], table.config[i]), len(order)))]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(table.to_string(index=False))

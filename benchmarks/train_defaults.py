@@ -195,8 +195,8 @@ DOMAIN_NOTES = {
   The bundled astronaut: sharp 0.335, blurred 0.230, noisy 0.225, JPEG q8 0.327 - the JPEG q8 copy is only just below
   the sharp photo (0.008); `two_faces.jpg` 0.329 vs 0.266. Along a ladder of the whole photo the blur scores fall with
   the radius (0.335, 0.315, 0.229, 0.166, 0.153, 0.117 for radius 0-6) but JPEG does not (q95 0.337, q50 0.322, q30
-  0.361, q15 0.342, q8 0.317, q5 0.257): mid qualities score above the sharp photo, as in every IFQA run with ladders
-  (trials 7-9) - D reads mild JPEG smoothing of this studio portrait as "real". Weighting the eyes, nose and mouth more
+  0.361, q15 0.342, q8 0.317, q5 0.257): q30 and q15 score above the sharp photo, as some quality did in every IFQA
+  run with ladders (q8 in trials 7 and 9, q30 in 8) - D reads mild JPEG smoothing of this portrait as "real". Weighting the eyes, nose and mouth more
   (`region_weight` 2 or 4) does not widen the JPEG gap (primary-region score 0.2537 sharp vs 0.2536 JPEG q8).
 - Nine recipes were tried Nov 27 - Dec 6 2026 (`benchmarks/results/ifqa_trials.csv`, `benchmarks/ifqa_trial.py`;
   held-out SRCC, astronaut scores and ladders per row). What moved it: more faces instead of more copies of few (the
@@ -457,7 +457,7 @@ def seed_table(models, seeds, work: Path, train_labels: dict[str, Path], test_la
         prev, _ = runs_and_medians(pd.read_csv(results / "seeds.csv"))
         table = pd.concat([prev[~prev.model.isin(models)], table], ignore_index=True)
         table["seed"] = table.seed.astype(int)
-    med = table.groupby("model", sort=False)[["srcc", "plcc", "rmse"]].median().reset_index().assign(seed="median")
+    med = table.groupby("model", sort=False)[["srcc", "plcc", "rmse"]].median().round(5).reset_index().assign(seed="median")
     spread = table.groupby("model", sort=False).srcc.agg(lambda v: v.max() - v.min())
     med["srcc_range"] = med.model.map(spread).round(4)
     out = pd.concat([table, med], ignore_index=True)
