@@ -196,8 +196,9 @@ DOMAIN_NOTES = {
   the sharp photo (0.008); `two_faces.jpg` 0.329 vs 0.266. Along a ladder of the whole photo the blur scores fall with
   the radius (0.335, 0.315, 0.229, 0.166, 0.153, 0.117 for radius 0-6) but JPEG does not (q95 0.337, q50 0.322, q30
   0.361, q15 0.342, q8 0.317, q5 0.257): q30 and q15 score above the sharp photo, as some quality did in every IFQA
-  run with ladders (q8 in trials 7 and 9, q30 in 8) - D reads mild JPEG smoothing of this portrait as "real". Weighting the eyes, nose and mouth more
-  (`region_weight` 2 or 4) does not widen the JPEG gap (primary-region score 0.2537 sharp vs 0.2536 JPEG q8).
+  run with ladders (q8 in trials 7 and 9, q30 in 8) - D reads mild JPEG smoothing of this portrait as "real".
+  Weighting the eyes, nose and mouth more (`region_weight` 2 or 4) does not widen the JPEG gap (primary-region score
+  0.2537 sharp vs 0.2536 JPEG q8).
 - Nine recipes were tried Nov 27 - Dec 6 2026 (`benchmarks/results/ifqa_trials.csv`, `benchmarks/ifqa_trial.py`;
   held-out SRCC, astronaut scores and ladders per row). What moved it: more faces instead of more copies of few (the
   blur ladder then falls with the radius), JPEG 4x as likely (JPEG q8 ranked at 8 epochs), the mirror average. What
