@@ -66,39 +66,11 @@ def cam_heatmap(model: QualityModel, aligned: np.ndarray, landmarks: np.ndarray 
     lm = torch.from_numpy(np.asarray(landmarks, np.float32))[None] if landmarks is not None else None
     wrapper = _ScoreOf(model, lm).eval()
     x = image_to_tensor(aligned)[None].to(dev)
-    dsl = model.info.name == "dsl-fiqa"
-    if dsl:  # every crop in one network call, so the CAM layer's hook sees each crop once
-        model.rows_per_call, rows = 1 << 30, model.rows_per_call
-    try:
-        with classes[method](model=wrapper, target_layers=[cam_layer(model)]) as cam:
-            heat = cam(input_tensor=x, targets=[RawScoresOutputTarget()])
-    finally:
-        if dsl:
-            model.rows_per_call = rows
-    if dsl and len(heat) > 1:
-        heat = _tile_dsl_crops(model, heat)
-    elif getattr(getattr(model, "cfg", None), "mirror_average", False) and len(heat) == 2:  # IFQA: face + mirror image
-        heat = (heat[0] + heat[1][:, ::-1]) / 2
-    else:
-        heat = heat[0]
+    with model.cam_pass(), classes[method](model=wrapper, target_layers=[cam_layer(model)]) as cam:
+        heat = cam(input_tensor=x, targets=[RawScoresOutputTarget()])
+    heat = model.merge_cam_views(heat)  # several views of the face in one pass (DSL-FIQA crops, IFQA mirror) -> one map
     heat = cv2.resize(np.asarray(heat, np.float32), (aligned.shape[1], aligned.shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.clip(np.nan_to_num(heat), 0, 1)
-
-
-def _tile_dsl_crops(model: QualityModel, heat: np.ndarray) -> np.ndarray:
-    """DSL-FIQA scores K crops of the face in one pass, so its CAM layer sees K crops: put each crop's map (the CAM
-    package stretched it to the whole face) back where the crop lies and average the overlaps."""
-    size, c = model.cfg.input_size, model.cfg.crop
-    boxes = model.on_token_grid(model.crop_boxes(size))
-    hh, ww = heat.shape[-2:]
-    fy, fx = hh / size, ww / size
-    acc, cover = np.zeros((hh, ww), np.float32), np.zeros((hh, ww), np.float32)
-    for m, (x0, y0) in zip(heat, boxes):
-        ys, xs = round(y0 * fy), round(x0 * fx)
-        h, w = min(round(c * fy), hh - ys), min(round(c * fx), ww - xs)
-        acc[ys : ys + h, xs : xs + w] += cv2.resize(np.asarray(m, np.float32), (w, h), interpolation=cv2.INTER_AREA)
-        cover[ys : ys + h, xs : xs + w] += 1
-    return acc / np.maximum(cover, 1)
 
 
 @torch.no_grad()

@@ -110,11 +110,13 @@ def test_batched_crops_match_one_call_per_crop(rows):
 
 
 def test_dsl_cam_tiles_each_crop_where_it_lies():
-    from core.explain import _tile_dsl_crops
-
     m = DSLFIQA("lite").eval()
+    with pytest.raises(RuntimeError), m.cam_pass():  # one network call for every crop, restored even on an error
+        assert m.rows_per_call >= 9
+        raise RuntimeError
+    assert m.rows_per_call is None
     heat = np.stack([np.full((256, 256), k + 1.0, np.float32) for k in range(9)])  # crop k's map = k + 1 everywhere
-    tiled = _tile_dsl_crops(m, heat)
+    tiled = m.merge_cam_views(heat)
     assert tiled.shape == (256, 256)
     assert tiled[0, 0] == 1 and tiled[-1, -1] == 9 and tiled[0, -1] == 3 and tiled[-1, 0] == 7  # corners: one crop each
     assert tiled[128, 128] == pytest.approx(5.0)  # the centre: the mean of all nine

@@ -13,8 +13,11 @@ maps them onto the common 0..1 higher-is-better MOS scale.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -51,6 +54,17 @@ class QualityModel(nn.Module):
     def extras(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Optional named ``(B,)`` side outputs (e.g. head-pose angles)."""
         return {}
+
+    @contextmanager
+    def cam_pass(self) -> Iterator[None]:
+        """Set-up for one CAM pass (``core.explain.cam_heatmap``): a model that splits a face over several network calls
+        makes it one call here, so the CAM layer's hook sees every view of the face once."""
+        yield
+
+    def merge_cam_views(self, heat: np.ndarray) -> np.ndarray:
+        """``(V, h, w)`` CAM maps of the V views of one face that the CAM layer saw -> the face's ``(h, w)`` map.
+        Default: a single view."""
+        return heat[0]
 
     def to_mos(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw scores -> 0..1, higher better."""

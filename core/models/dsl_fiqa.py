@@ -36,6 +36,8 @@ Choices (read from the paper and its public code, see anchors.md section 1; all 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -353,6 +355,34 @@ class DSLFIQA(QualityModel):
         """Crop corners moved down onto the patch grid, so the crops' token maps tile the image exactly."""
         p = self.cfg.patch
         return [((x0 // p) * p, (y0 // p) * p) for x0, y0 in crops]
+
+    # -- CAM (core.explain.cam_heatmap)
+    @contextmanager
+    def cam_pass(self) -> Iterator[None]:
+        """Every crop in one network call, so the CAM layer's hook sees each crop once."""
+        self.rows_per_call, rows = 1 << 30, self.rows_per_call
+        try:
+            yield
+        finally:
+            self.rows_per_call = rows
+
+    def merge_cam_views(self, heat: np.ndarray) -> np.ndarray:
+        """One map per crop (the CAM package stretched each to the whole face): put each back where its crop lies and
+        average the overlaps."""
+        if len(heat) == 1:
+            return heat[0]
+        import cv2  # noqa: PLC0415
+
+        size, c = self.cfg.input_size, self.cfg.crop
+        hh, ww = heat.shape[-2:]
+        fy, fx = hh / size, ww / size
+        acc, cover = np.zeros((hh, ww), np.float32), np.zeros((hh, ww), np.float32)
+        for m, (x0, y0) in zip(heat, self.on_token_grid(self.crop_boxes(size))):
+            ys, xs = round(y0 * fy), round(x0 * fx)
+            h, w = min(round(c * fy), hh - ys), min(round(c * fx), ww - xs)
+            acc[ys : ys + h, xs : xs + w] += cv2.resize(np.asarray(m, np.float32), (w, h), interpolation=cv2.INTER_AREA)
+            cover[ys : ys + h, xs : xs + w] += 1
+        return acc / np.maximum(cover, 1)
 
     # -- one batch of crops
     def score_crops(self, crops: torch.Tensor, lm_enc: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -26,6 +26,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -183,6 +184,12 @@ class IFQA(QualityModel):
             return self.D(x)
         face, mirror = self.D(torch.cat([x, x.flip(-1)])).chunk(2)  # one call: a CAM hook sees both views as a batch
         return (face + mirror.flip(-1)) / 2
+
+    def merge_cam_views(self, heat: np.ndarray) -> np.ndarray:
+        """With ``mirror_average`` the CAM layer saw the face and its mirror image: their maps averaged (flipped back)."""
+        if self.cfg.mirror_average and len(heat) == 2:
+            return (heat[0] + heat[1][:, ::-1]) / 2
+        return heat[0]
 
     def _primary(self, batch, size: int) -> torch.Tensor | None:
         lm = batch.get("landmarks")
