@@ -199,6 +199,10 @@ DOMAIN_NOTES = {
   run with ladders (q8 in trials 7 and 9, q30 in 8) - D reads mild JPEG smoothing of this portrait as "real".
   Weighting the eyes, nose and mouth more (`region_weight` 2 or 4) does not widen the JPEG gap (primary-region score
   0.2537 sharp vs 0.2536 JPEG q8).
+  The other seeds of this recipe score the JPEG q8 copy 0.560 vs sharp 0.583 (seed 2) and 0.577 vs 0.492 (seed 1:
+  reversed). Scoring with a larger input than D trained at ranks it (256 px: sharp 0.501, JPEG q8 0.410) but costs
+  held-out SRCC (median of the 3 runs 0.579 at 128 px, 0.430 at 256, 0.544 averaging both;
+  `benchmarks/ifqa_test_scale.py`, `benchmarks/results/ifqa_test_scale.csv`): not shipped.
 - Nine recipes were tried Nov 27 - Dec 6 2026 (`benchmarks/results/ifqa_trials.csv`, `benchmarks/ifqa_trial.py`;
   held-out SRCC, astronaut scores and ladders per row). What moved it: more faces instead of more copies of few (the
   blur ladder then falls with the radius), JPEG 4x as likely (JPEG q8 ranked at 8 epochs), the mirror average. What

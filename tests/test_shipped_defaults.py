@@ -95,8 +95,8 @@ SAMPLES = REPO / "assets" / "samples"
 #: (0.870 vs 0.864) and DSL-FIQA tied (0.778 vs 0.786). Measured now: StyleGAN-IQA sharp 0.623 vs blurred 0.450 /
 #: noisy 0.524 / JPEG 0.599, two_faces 0.620 vs 0.507; DSL-FIQA 0.785 vs 0.686 / 0.737 / 0.758, two_faces 0.785 vs
 #: 0.723; IFQA (since Dec 6 2026: 2730 faces, JPEG 4x as likely, 8 epochs, D's map averaged with its mirror image's)
-#: 0.335 vs 0.230 / 0.225 / 0.327, two_faces 0.329 vs 0.266 (its JPEG gap, 0.008, is too thin to assert; the shipped D
-#: before it: 0.388 vs 0.377 / 0.359 / 0.366, two_faces 0.384 vs 0.334). tinyFQnet (12 damage pre-training passes, Nov
+#: 0.335 vs 0.230 / 0.225 / 0.327, two_faces 0.329 vs 0.266 (its JPEG gap, 0.008, is too thin to assert: seed 2 of the
+#: recipe 0.583 vs 0.560, seed 1 reversed, 0.492 vs 0.577; the shipped D before it: 0.388 vs 0.377 / 0.359 / 0.366, two_faces 0.384 vs 0.334). tinyFQnet (12 damage pre-training passes, Nov
 #: 27 2026): sharp 0.569 vs 0.535 / 0.431 / 0.423, two_faces 0.633 vs 0.544 (with 5 passes its JPEG q8 copy scored
 #: *higher*, 0.638 vs 0.473).
 SAMPLE_RANKED = {"stylegan-iqa": ("blurred", "noisy", "jpeg_q8", "two_faces"), "dsl-fiqa": ("blurred", "noisy", "jpeg_q8", "two_faces"),
