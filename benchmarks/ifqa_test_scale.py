@@ -24,6 +24,23 @@ ROOT = Path(__file__).resolve().parents[1]
 TYPES = ("jpeg", "gaussian_blur", "gaussian_noise")
 
 
+def scale_scores(weights: str | Path, imgs: torch.Tensor, sizes: list[int]) -> tuple[int, dict[str, np.ndarray]]:
+    """The checkpoint's trained input size and its scores of ``imgs`` (N, 3, S, S in [0, 1]) per test-time input size
+    (keys ``"128"``, ...), plus the mean of the trained size and each larger one (``"128+256"``)."""
+    from core.models import create_model  # noqa: PLC0415
+
+    m = create_model("ifqa", weights=weights).eval()
+    trained, scores = m.cfg.input_size, {}
+    with torch.inference_mode():
+        for s in sorted({trained, *sizes}):
+            m.cfg = dataclasses.replace(m.cfg, input_size=s)
+            scores[str(s)] = torch.cat([m.quality_map(imgs[i : i + 32]).mean((1, 2, 3)) for i in range(0, len(imgs), 32)]).numpy()
+    for s in sizes:
+        if s > trained:
+            scores[f"{trained}+{s}"] = (scores[str(trained)] + scores[str(s)]) / 2
+    return trained, scores
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--labels", required=True)
@@ -31,27 +48,16 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[128, 160, 192, 256])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ifqa_test_scale.csv"))
     args = ap.parse_args()
-    from core.models import create_model  # noqa: PLC0415
-
     lab = pd.read_csv(args.labels)
     root = Path(args.labels).parent
     imgs = torch.stack([torch.from_numpy(np.asarray(Image.open(root / p).convert("RGB")).copy()).permute(2, 0, 1) for p in lab.image])
     imgs = imgs.float() / 255
     rows = []
     for run, w in enumerate(args.weights):
-        m = create_model("ifqa", weights=w).eval()
-        trained = m.cfg.input_size
-        scores = {}
-        with torch.inference_mode():
-            for s in sorted({trained, *args.sizes}):
-                m.cfg = dataclasses.replace(m.cfg, input_size=s)
-                scores[str(s)] = torch.cat([m.quality_map(imgs[i : i + 32]).mean((1, 2, 3)) for i in range(0, len(imgs), 32)]).numpy()
-        for s in args.sizes:
-            if s > trained:
-                scores[f"{trained}+{s}"] = (scores[str(trained)] + scores[str(s)]) / 2
+        trained, scores = scale_scores(w, imgs, args.sizes)
         for size, v in scores.items():
-            row = {"run": run, "weights": f"{Path(w).parent.name}/{Path(w).name}", "trained_size": trained, "test_size": size, "srcc": spearmanr(v, lab.mos)[0],
-                   "plcc": pearsonr(v, lab.mos)[0]}
+            row = {"run": run, "weights": f"{Path(w).parent.name}/{Path(w).name}", "trained_size": trained, "test_size": size,
+                   "srcc": spearmanr(v, lab.mos)[0], "plcc": pearsonr(v, lab.mos)[0]}
             for t in TYPES:
                 sel = lab.degradation.isin([t, "clean"])
                 row[f"srcc_clean+{t}"] = spearmanr(v[sel], lab.mos[sel])[0]
