@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from scipy.stats import pearsonr, spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +47,12 @@ def main() -> None:
     ap.add_argument("--sizes", nargs="+", type=int, default=[128, 160, 192, 256])
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ifqa_test_scale.csv"))
     args = ap.parse_args()
+    from core.io import load_image  # noqa: PLC0415
+    from core.tensors import image_to_tensor  # noqa: PLC0415
+
     lab = pd.read_csv(args.labels)
     root = Path(args.labels).parent
-    imgs = torch.stack([torch.from_numpy(np.asarray(Image.open(root / p).convert("RGB")).copy()).permute(2, 0, 1) for p in lab.image])
-    imgs = imgs.float() / 255
+    imgs = torch.stack([image_to_tensor(load_image(root / p)) for p in lab.image])
     rows = []
     for run, w in enumerate(args.weights):
         trained, scores = scale_scores(w, imgs, args.sizes)
