@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.embed import analyse_images
-from core.stats import batch_image_stats
+from core.analysis.embed import analyse_images
+from core.analysis.stats import batch_image_stats
 
 
 def main() -> None:

@@ -23,13 +23,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
-from core.build import identity_split
-from core.degrade import TYPES, degrade
-from core.faces import FaceDetector
-from core.faces import dlib_backend
+from core.data.build import identity_split
+from core.data.degrade import TYPES, degrade
+from core.faces import FaceDetector, dlib_backend
 from core.faces.robust import RobustDetector, load_robust, shipped_detector
-from core.faces.robust_train import evaluate_detection
 from core.io import iter_image_paths, load_image
+from core.train.robust_face import evaluate_detection
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ def make_pack(bench: Path, heldout: Path, tfq_labels: Path, out: Path, train_sou
     """A few MB of real training and test inputs that travel to a GPU machine without the shared data."""
     import cv2
 
-    from core.recognition import add_quality
+    from core.data.recognition_labels import add_quality
     from core.train.iqa import face_landmarks
 
     rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 
     python benchmarks/old_print_check.py [--n 40] [--models stylegan-iqa dsl-fiqa ...]
 
-Photos: LFW people in the 20 % no shipped model trained on (`core.evaluate.heldout_photos`, as
+Photos: LFW people in the 20 % no shipped model trained on (`core.analysis.evaluate.heldout_photos`, as
 ``rank_user_photos.py``). Each whole photo is aged at levels 1..5 of ``old_print`` (sepia fade, print softness,
 grain, dust specks, scratches; its spatial parts, set for a 512-px aligned crop, scaled by ``face width /
 FACE_AT_512``), then every model scores the largest face with its own detector. No shipped model was trained on this
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rank_user_photos import MODELS  # the newcomer table's models (its sibling script)
+
+from benchmarks.rank_user_photos import MODELS  # the newcomer table's models
 
 ROOT = Path(__file__).resolve().parents[1]
 #: detector face-box width (px) in a 512-px GFIQA-aligned crop (measured: median of 30 held-out crops), the size
@@ -28,7 +29,7 @@ FACE_AT_512 = 312.0
 
 def aged_versions(photos, sizer) -> list[dict[int, np.ndarray]]:
     """Per photo (with a face): {0: the photo, 1..5: old_print at that level, scaled to the face}."""
-    from core.degrade import LEVELS, degrade  # noqa: PLC0415
+    from core.data.degrade import LEVELS, degrade  # noqa: PLC0415
 
     out = []
     for i, photo in enumerate(photos):
@@ -47,7 +48,7 @@ def old_print_tables(data: Path, n: int, models, weights: dict[str, str] | None 
     from tqdm.auto import tqdm  # noqa: PLC0415
 
     from core import Scorer  # noqa: PLC0415
-    from core.evaluate import heldout_photos  # noqa: PLC0415
+    from core.analysis.evaluate import heldout_photos  # noqa: PLC0415
     from core.faces import FaceDetector  # noqa: PLC0415
 
     versions = aged_versions(heldout_photos(data / "lfw" / "images", n), FaceDetector())
@@ -82,7 +83,7 @@ OLD_PRINT_TEXT = ("The 40 held-out LFW photos of the next section, each aged as 
 
 def old_print_md(summary: pd.DataFrame, per_face: pd.DataFrame) -> str:
     """The comparison page's section: levels 1, 3, 5 side by side per model, and the within-face SRCC."""
-    from core.evaluate import to_markdown  # noqa: PLC0415
+    from core.analysis.evaluate import to_markdown  # noqa: PLC0415
 
     rows = []
     for name, g in summary.groupby("model", sort=False):

@@ -4,7 +4,7 @@
 
 Photos: LFW people in the 20 % no shipped model trained on (identity split seed 0; soft 250-px news
 photos), and the held-out deepface portraits (sharp, 440-2000 px; the same per-folder cut). Each photo is
-degraded as a whole (`core.evaluate.USER_DEGRADATIONS`: PIL blur radius 2, noise sigma 25, JPEG
+degraded as a whole (`core.analysis.evaluate.USER_DEGRADATIONS`: PIL blur radius 2, noise sigma 25, JPEG
 q8, and a blur scaled to the face - radius 2 x face width / 63 px, LFW's median face - so a 2000-px portrait
 gets the blur LFW's faces get, not a sub-pixel one; and JPEG q8 of the photo shrunk so the face is 63 px wide,
 against that shrunk photo), then every model scores the largest face with its own detector and alignment. Writes
@@ -27,7 +27,7 @@ MODELS = ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet", "perceptual-combined"
 def user_photo_table(data: Path, n: int, models, weights: dict[str, str] | None = None, verbose: bool = False) -> pd.DataFrame:
     """One row per model and kind: faces, share where the sharp photo scores higher, mean / median gap."""
     from core import Scorer  # noqa: PLC0415
-    from core.evaluate import heldout_photos, sharp_vs_degraded  # noqa: PLC0415
+    from core.analysis.evaluate import heldout_photos, sharp_vs_degraded  # noqa: PLC0415
 
     sets = {"lfw": heldout_photos(data / "lfw" / "images", n), "portraits": heldout_photos(data / "deepface-identities", n)}
     rows = []
@@ -48,7 +48,7 @@ def greyscale_table(data: Path, n: int, models, weights: dict[str, str] | None =
     """One row per model: the colour held-out LFW photos and their greyscale copies - faces, share where the copy
     scores higher, mean / median gap (colour - greyscale; ~0 for a model without a colour bias)."""
     from core import Scorer  # noqa: PLC0415
-    from core.evaluate import colour_vs_greyscale, heldout_photos  # noqa: PLC0415
+    from core.analysis.evaluate import colour_vs_greyscale, heldout_photos  # noqa: PLC0415
 
     photos = heldout_photos(data / "lfw" / "images", n)
     rows = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .api import CATEGORIES, DEFAULT_MODEL, AssessResult, FaceScore, Scorer, assess, category
 from .errors import BackendUnavailableError, CheckpointError, FaceIQAError, InvalidImageError, ModelNotFoundError
 from .io import load_image
-from .models.registry import create_model, list_models, model_info
+from .models import create_model, list_models, model_info
 
 __version__ = "0.1.0"
 

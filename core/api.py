@@ -17,8 +17,8 @@ import torch
 
 from .faces import Face, FaceDetector, align_arcface, align_gfiqa, whole_image_face
 from .io import ImageSource, describe_source, load_image
+from .models import create_model
 from .models.base import QualityModel
-from .models.registry import create_model
 from .tensors import image_to_tensor
 
 #: the shipped StyleGAN-IQA `tiny` weights: the only model ranking blur, noise and JPEG q8 on held-out LFW photos and on
@@ -54,6 +54,7 @@ class FaceScore:
     category: str
     extras: dict[str, float] = field(default_factory=dict)
     aligned: np.ndarray | None = None  # the crop the model saw (when keep_crops=True)
+    aligned_landmarks: np.ndarray | None = None  # (68, 2) landmarks in that crop, divided by its size (keep_crops=True)
 
 
 @dataclass
@@ -84,8 +85,10 @@ def grid_crop(image: np.ndarray, face: Face, size: int = GRID_CROP) -> np.ndarra
     return image[y0 : y0 + size, x0 : x0 + size]
 
 
-def prepare_faces(image: np.ndarray, faces: list[Face], model: QualityModel) -> tuple[dict[str, torch.Tensor], list[np.ndarray]]:
-    """Build the batched inputs ``model.info.inputs`` asks for; also returns the aligned crops."""
+def prepare_faces(image: np.ndarray, faces: list[Face], model: QualityModel
+                  ) -> tuple[dict[str, torch.Tensor], list[np.ndarray], list[np.ndarray]]:
+    """Build the batched inputs ``model.info.inputs`` asks for; also returns the aligned crops and their landmarks
+    (divided by the crop size)."""
     info = model.info
     need = set(info.inputs)
     aligned_imgs, lms, crops = [], [], []
@@ -105,7 +108,7 @@ def prepare_faces(image: np.ndarray, faces: list[Face], model: QualityModel) -> 
         batch["landmarks"] = torch.from_numpy(np.stack(lms).astype(np.float32)).to(dev)
     if "grid_crop" in need:
         batch["grid_crop"] = torch.stack([image_to_tensor(c) for c in crops]).to(dev)
-    return batch, aligned_imgs
+    return batch, aligned_imgs, lms
 
 
 class Scorer:
@@ -131,7 +134,7 @@ class Scorer:
         out: list[FaceScore] = []
         for start in range(0, len(faces), self.batch_size):
             chunk = faces[start : start + self.batch_size]
-            batch, crops = prepare_faces(image, chunk, self.model)
+            batch, crops, crop_lms = prepare_faces(image, chunk, self.model)
             raw = self.model(batch)
             mos = self.model.to_mos(raw)
             extras = {k: v.detach().float().cpu().numpy() for k, v in self.model.extras(batch).items()}
@@ -150,6 +153,7 @@ class Scorer:
                         category=category(s),
                         extras={k: float(v[j]) for k, v in extras.items()},
                         aligned=crops[j] if keep_crops and crops else None,
+                        aligned_landmarks=crop_lms[j] if keep_crops and crop_lms else None,
                     )
                 )
         return out
@@ -160,12 +164,19 @@ class Scorer:
         ``faces="largest"`` keeps only the biggest face; ``aligned=True`` treats the input as
         one already-aligned face crop (GFIQA-20k / CGFIQA-40k style) and skips detection.
         """
+        rgb, found = self.detect(image, faces=faces, aligned=aligned)
+        return self.assess_faces(image, rgb, found, keep_crops=keep_crops)
+
+    def detect(self, image: ImageSource, *, faces: str = "all", aligned: bool = False) -> tuple[np.ndarray, list[Face]]:
+        """(the RGB image, its faces, largest first) as :meth:`assess` finds them, for scoring with several models."""
         if faces not in ("all", "largest"):
             raise ValueError(f"faces must be 'all' or 'largest', got {faces!r}")
         rgb = load_image(image)
         found = [whole_image_face(rgb, self.detector.landmark_backend)] if aligned else self.detector.detect(rgb)
-        if faces == "largest":
-            found = found[:1]
+        return rgb, found[:1] if faces == "largest" else found
+
+    def assess_faces(self, image: ImageSource, rgb: np.ndarray, found: list[Face], keep_crops: bool = False) -> AssessResult:
+        """:meth:`assess` of faces already found (``rgb, found = scorer.detect(image)``)."""
         return AssessResult(
             source=describe_source(image),
             width=rgb.shape[1],

@@ -1,4 +1,5 @@
-"""``faceiqa`` command line: ``score``, ``models``, ``studio``."""
+"""``faceiqa`` command line: ``score``, ``models``, ``data build|stats``, ``train robust-face|model|tinyfqnet|defaults``,
+``evaluate``, ``compare``, ``studio``, ``explore``. Each command parses its options here and calls the library."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ from .errors import FaceIQAError
 
 
 def _cmd_models(args) -> int:
-    from .models.registry import list_models  # noqa: PLC0415
+    from .models import list_models  # noqa: PLC0415
 
     infos = list_models()
     if args.json:
@@ -78,7 +79,7 @@ def _type_weights(text: str | None) -> dict[str, float] | None:
 
 
 def _cmd_data_build(args) -> int:
-    from .build import BuildConfig, build_benchmark  # noqa: PLC0415
+    from .data.build import BuildConfig, build_benchmark  # noqa: PLC0415
 
     cfg = BuildConfig(per_source=args.per_source, compose_prob=args.compose_prob, photo_prob=args.photo_prob, seed=args.seed,
                       image_format=args.format, max_sources=_source_caps(args.max_sources), ladder=args.ladder,
@@ -86,7 +87,7 @@ def _cmd_data_build(args) -> int:
                       holdout=args.holdout, holdout_seed=args.split_seed, source_weight=args.source_weight,
                       type_weights=_type_weights(args.type_weights))
     if args.extra_types:
-        from .degrade import EXTRA_TYPES, TYPES  # noqa: PLC0415
+        from .data.degrade import EXTRA_TYPES, TYPES  # noqa: PLC0415
 
         extra = [t.strip() for t in args.extra_types.split(",") if t.strip()]
         bad = sorted(set(extra) - set(EXTRA_TYPES))
@@ -100,8 +101,8 @@ def _cmd_data_build(args) -> int:
 
 
 def _cmd_data_stats(args) -> int:
-    from .audit import audit  # noqa: PLC0415
-    from .data import load_dataset  # noqa: PLC0415
+    from .analysis.audit import audit  # noqa: PLC0415
+    from .data.datasets import load_dataset  # noqa: PLC0415
 
     ds = load_dataset(args.dataset, root=args.root)
     print(f"{ds.name}: {ds.report}")
@@ -120,9 +121,9 @@ def _cmd_train_robust(args) -> int:
     import numpy as np  # noqa: PLC0415
 
     from .faces.robust import RobustConfig  # noqa: PLC0415
-    from .faces.robust_train import TrainConfig, build_pool, train  # noqa: PLC0415
     from .faces.teacher import teacher_labels  # noqa: PLC0415
     from .io import iter_image_paths  # noqa: PLC0415
+    from .train.robust_face import TrainConfig, build_pool, train  # noqa: PLC0415
 
     cfg = TrainConfig()
     if args.config:
@@ -136,7 +137,7 @@ def _cmd_train_robust(args) -> int:
             setattr(cfg, key, getattr(args, key))
     photos = iter_image_paths([os.path.abspath(args.photos)])  # absolute: a rerun from another folder resumes the same rows
     if args.holdout > 0:  # identity folders (LFW layout): never train on the people the evaluation holds out
-        from .build import identity_split  # noqa: PLC0415
+        from .data.build import identity_split  # noqa: PLC0415
 
         split = identity_split({Path(p).parent.name for p in photos}, (1 - args.holdout, 0.0, args.holdout), seed=args.split_seed)
         photos = [p for p in photos if split[Path(p).parent.name] == "train"]
@@ -196,11 +197,10 @@ def _cmd_train_model(args) -> int:
         raise FaceIQAError(f"{source}: no 'val' rows to select the best epoch on")
     over = {k: v for k, v in (("epochs", args.epochs), ("batch", args.batch), ("seed", args.seed)) if v is not None}
     cfg = replace(cfg, **over)
-    if args.name == "ifqa":
-        if not {"source", "degradation"} <= set(table.columns):
-            raise FaceIQAError("ifqa trains on (degraded, clean) pairs: labels need 'source' and 'degradation' (faceiqa data build)")
-        clean = table[table.degradation == "clean"].set_index("source")["path"]
-        pairs = train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
+    if args.name == "ifqa":  # a GAN, not a MOS regressor: its own trainer on (degraded, clean) pairs
+        from .train.iqa import restoration_pairs  # noqa: PLC0415
+
+        pairs = restoration_pairs(table, train)
         reals = None
         if cfg.extra_reals:
             if not args.reals:
@@ -225,9 +225,9 @@ def _cmd_train_model(args) -> int:
 def _cmd_train_tinyfqnet(args) -> int:
     from dataclasses import fields, replace  # noqa: PLC0415
 
-    from .build import identity_split  # noqa: PLC0415
+    from .data.build import identity_split  # noqa: PLC0415
+    from .data.recognition_labels import DamageConfig, LabelConfig, build_damage_pairs, build_recognition_labels  # noqa: PLC0415
     from .io import iter_image_paths  # noqa: PLC0415
-    from .recognition import DamageConfig, LabelConfig, build_damage_pairs, build_recognition_labels  # noqa: PLC0415
     from .train.tinyfqnet import PRESETS, damage_tensors, train_tinyfqnet  # noqa: PLC0415
 
     raw: dict = {}
@@ -269,11 +269,25 @@ def _cmd_train_tinyfqnet(args) -> int:
     return 0
 
 
+def _cmd_train_defaults(args) -> int:
+    from .train.defaults import RESULTS, load_recipe, run_defaults  # noqa: PLC0415
+
+    recipe = load_recipe(args.recipe)
+    unknown = sorted(set(args.models or ()) - set(recipe.models))
+    if unknown:
+        raise FaceIQAError(f"{args.recipe} has no recipe for {unknown}; it trains {list(recipe.models)}")
+    metrics = run_defaults(recipe, Path(args.data).resolve(), Path(args.work).resolve(), Path(args.results or RESULTS).resolve(),
+                           models=args.models, ship=args.ship, seeds=args.seeds)
+    for name, m in metrics.items():
+        print(f"{name}: held-out SRCC {m['srcc']:.4f} PLCC {m['plcc']:.4f} ({m['n']} images)")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     import numpy as np  # noqa: PLC0415
     import torch  # noqa: PLC0415
 
-    from .metrics import evaluate  # noqa: PLC0415
+    from .analysis.metrics import evaluate  # noqa: PLC0415
     from .models import create_model  # noqa: PLC0415
     from .train.iqa import face_landmarks, load_faces, predict_table  # noqa: PLC0415
 
@@ -286,7 +300,7 @@ def _cmd_evaluate(args) -> int:
         raw = predict_table(model, load_faces(table["path"], model.info.input_size), lm)
         pred = model.to_mos(torch.from_numpy(raw)).numpy()
     else:  # models that need more than the crop (e.g. the original JPEG grid): through the scorer, one face each
-        from .evaluate import predict_aligned  # noqa: PLC0415
+        from .analysis.evaluate import predict_aligned  # noqa: PLC0415
 
         raw = pred = predict_aligned(model, table["path"].tolist())
     s = evaluate(pred, table["mos"].to_numpy())
@@ -302,7 +316,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from .evaluate import by_dataset, to_markdown  # noqa: PLC0415
+    from .analysis.evaluate import by_dataset, to_markdown  # noqa: PLC0415
 
     labels = args.labels if isinstance(args.labels, list) else [args.labels]
     out = Path(args.out)
@@ -323,7 +337,15 @@ def _cmd_compare(args) -> int:
 
 
 def _compare_one(labels: str, args, out: Path):
-    from .evaluate import ladder_srcc, metrics_table, predict_aligned, side_by_side, stacked, subgroup_metrics, to_markdown  # noqa: PLC0415
+    from .analysis.evaluate import (  # noqa: PLC0415
+        ladder_srcc,
+        metrics_table,
+        predict_aligned,
+        side_by_side,
+        stacked,
+        subgroup_metrics,
+        to_markdown,
+    )
     from .models import create_model  # noqa: PLC0415
 
     table = _read_labels(labels, args.root)
@@ -481,6 +503,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--split-seed", type=int, default=0)
     q.add_argument("--workers", type=int, default=2)
     q.set_defaults(func=_cmd_train_tinyfqnet)
+
+    d = tsub.add_parser("defaults", help="rebuild, retrain and re-evaluate the shipped default weights (a release recipe)")
+    d.add_argument("--work", required=True, help="work folder: builds, runs (a rerun skips finished steps)")
+    d.add_argument("--recipe", default="configs/release/defaults.yaml", help="release recipe (configs/release/*.yaml)")
+    d.add_argument("--data", default=os.environ.get("FACEIQA_DATA", "../shared/data"), help="folder of the recipe's sources")
+    d.add_argument("--models", nargs="+", default=None, help="models to run (default: the recipe's)")
+    d.add_argument("--results", default=None, help="held-out metrics go here (default: benchmarks/results/defaults)")
+    d.add_argument("--ship", action="store_true", help="write the float16 checkpoints and cards into core/assets")
+    d.add_argument("--seeds", nargs="*", type=int, default=[], metavar="SEED",
+                   help="extra training runs with these seeds (the shipped run is seed 0): results/seeds.csv with medians")
+    d.set_defaults(func=_cmd_train_defaults)
 
     e = sub.add_parser("evaluate", help="SRCC / KRCC / PLCC / RMSE of a model on a labels table, plus a predictions CSV")
     e.add_argument("name")

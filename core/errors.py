@@ -19,6 +19,10 @@ class CheckpointError(FaceIQAError, ValueError):
     """A checkpoint is missing, of an unsafe format, or does not fit the model."""
 
 
+class MissingWeightsError(CheckpointError, FileNotFoundError):
+    """A model's shipped weights are not installed (and an untrained model was not asked for)."""
+
+
 class ModelNotFoundError(FaceIQAError, KeyError):
     """No model of that name is registered."""
 

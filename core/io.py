@@ -23,7 +23,7 @@ from .errors import InvalidImageError
 #: Default pixel limit (width x height). Override per call or with FACEIQA_MAX_PIXELS.
 DEFAULT_MAX_PIXELS = 64_000_000
 
-ImageSource = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray, Any]
+ImageSource = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray, Any]  # noqa: UP007  (a runtime alias)
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}

@@ -6,7 +6,7 @@ import streamlit as st
 from PIL import Image
 
 from core.errors import FaceIQAError
-from core.explore import app_arg, load_scores, score_histogram, status_counts, worst_faces
+from studio.views import app_arg, load_scores, score_histogram, status_counts, worst_faces
 
 st.set_page_config(page_title="FaceIQA - scores", layout="wide")
 st.title("Scores explorer")

@@ -4,9 +4,9 @@
 """
 import streamlit as st
 
+from core.analysis.evaluate import metrics_table, subgroup_metrics
 from core.errors import FaceIQAError
-from core.evaluate import metrics_table, subgroup_metrics
-from core.explore import app_arg, load_predictions, prediction_scatter, subgroup_figure
+from studio.views import app_arg, load_predictions, prediction_scatter, subgroup_figure
 
 st.set_page_config(page_title="FaceIQA - fairness", layout="wide")
 st.title("Fairness and failure review")

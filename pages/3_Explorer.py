@@ -11,7 +11,15 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import FaceIQAError
-from core.explore import app_arg, balance_figure, balance_table, filter_stats, load_stats, mos_histogram, stat_histograms
+from studio.views import (
+    app_arg,
+    balance_figure,
+    balance_table,
+    filter_stats,
+    load_stats,
+    mos_histogram,
+    stat_histograms,
+)
 
 st.set_page_config(page_title="FaceIQA - dataset explorer", layout="wide")
 st.title("Dataset explorer")
@@ -24,8 +32,8 @@ def _load(path: str):
 
 @st.cache_data(show_spinner="analysing the dataset (faces, skin tone, gender, statistics); cached and resumable")
 def _analyse(dataset: str, root: str, aligned: bool):
-    from core.audit import audit  # noqa: PLC0415
-    from core.data import load_dataset  # noqa: PLC0415
+    from core.analysis.audit import audit  # noqa: PLC0415
+    from core.data.datasets import load_dataset  # noqa: PLC0415
 
     ds = load_dataset(dataset, root=root or None)
     cache = Path(dataset if Path(dataset).is_dir() else Path(dataset).parent) / ".faceiqa_stats_cache"
@@ -105,7 +113,7 @@ with tab_g:
             cols[i % 6].write(f"{row.image} (unreadable)")
     pick = st.selectbox("Full analysis of", ["-"] + list(grid.image))
     if pick != "-":
-        from core.explain import explain_face  # noqa: PLC0415
+        from core.analysis.explain import explain_face  # noqa: PLC0415
         from core.io import load_image  # noqa: PLC0415
         from core.models import list_models  # noqa: PLC0415
 

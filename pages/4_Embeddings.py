@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import FaceIQAError
-from core.explore import app_arg
+from studio.views import app_arg
 
 st.set_page_config(page_title="FaceIQA - embeddings", layout="wide")
 st.title("Degradation embeddings")
@@ -49,14 +49,14 @@ def _model():
 
 @st.cache_data(show_spinner="embedding faces (DSL degradation encoder)")
 def _embed(files: tuple[str, ...]) -> np.ndarray:
-    from core.embed import degradation_embeddings  # noqa: PLC0415
+    from core.analysis.embed import degradation_embeddings  # noqa: PLC0415
 
     return degradation_embeddings(list(files), _model())
 
 
 @st.cache_data(show_spinner="projecting to 2-D")
 def _project(emb: np.ndarray, method: str) -> np.ndarray:
-    from core.embed import project_2d  # noqa: PLC0415
+    from core.analysis.embed import project_2d  # noqa: PLC0415
 
     return project_2d(emb, method)[0]
 
@@ -95,7 +95,7 @@ if rows:
 
 st.subheader("Retrieval by degradation (DSL-FIQA Table 4 style)")
 if "degradation_type" in t.columns:
-    from core.embed import retrieval_map  # noqa: PLC0415
+    from core.analysis.embed import retrieval_map  # noqa: PLC0415
 
     single = ~t["degradation"].astype(str).str.contains(r"\+") & (t["degradation"].astype(str) != "clean")
     if single.sum() >= 3:
@@ -103,7 +103,7 @@ if "degradation_type" in t.columns:
         st.metric("mAP (single-degradation images, query = every image)", f"{m:.3f}")
         st.dataframe(per.round(3), width="content")
 q = st.selectbox("Query face", range(len(t)), format_func=lambda i: f"{i}: {Path(t.file[i]).name}")
-from core.embed import nearest  # noqa: E402
+from core.analysis.embed import nearest  # noqa: E402
 
 hits = nearest(emb, int(q), 7)
 cols = st.columns(8)

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import FaceIQAError
-from core.explore import CAUSES, app_arg, cause_counts, load_predictions, load_review, prediction_scatter, tag_failure
+from studio.views import CAUSES, app_arg, cause_counts, load_predictions, load_review, prediction_scatter, tag_failure
 
 st.set_page_config(page_title="FaceIQA - failure review", layout="wide")
 st.title("Failure-case review")
@@ -57,7 +57,7 @@ for row in df.nlargest(k, "abs_error").itertuples():
                          f"(error {row.prediction - row.mos:+.3f})")
         if show_maps:
             try:
-                from core.explain import explain_face  # noqa: PLC0415
+                from core.analysis.explain import explain_face  # noqa: PLC0415
                 from core.io import load_image  # noqa: PLC0415
 
                 _, items = explain_face(_scorer(model), load_image(img_path), 0, "GradCAM", aligned=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import FaceIQAError
-from core.explore import app_arg
+from studio.views import app_arg
 
 st.set_page_config(page_title="FaceIQA - frame picker", layout="wide")
 st.title("Frame picker")
@@ -30,7 +30,7 @@ def _scorer(name: str):
 
 @st.cache_data(show_spinner="reading frames")
 def _frames(blobs: tuple[tuple[str, bytes], ...], every: int):
-    from core.frames import frames_from_files  # noqa: PLC0415
+    from core.analysis.frames import frames_from_files  # noqa: PLC0415
 
     return frames_from_files(list(blobs), every)
 
@@ -47,7 +47,7 @@ try:
 except (FaceIQAError, ValueError, OSError) as exc:
     st.error(str(exc))
     st.stop()
-from core.frames import select_frames  # noqa: E402
+from core.analysis.frames import select_frames  # noqa: E402
 
 ranking = select_frames(frames, int(k), scorer=_scorer(model))
 table = ranking.table.assign(name=[names[i] for i in ranking.table.frame])

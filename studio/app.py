@@ -90,7 +90,7 @@ def explain_face(image: np.ndarray | None, model: str = DEFAULT_MODEL, face_inde
     """Gradio callback: [(picture, caption)] explaining one face - CAM overlay and the model's own maps."""
     import gradio as gr  # noqa: PLC0415
 
-    from core.explain import explain_face as explain  # noqa: PLC0415
+    from core.analysis.explain import explain_face as explain  # noqa: PLC0415
 
     if image is None:
         raise gr.Error("Upload a photo first.")
@@ -107,25 +107,25 @@ def explain_tabs(image: np.ndarray | None, model: str = DEFAULT_MODEL, face_inde
                  aligned: bool = False, detector: str = "hog"):
     """Gradio callback: (CAM of the chosen model, DSL maps, IFQA map, latent reference) galleries for one face.
 
-    The first is :func:`explain_face` for the chosen model; the others come from each seed
-    model's shipped weights whatever model is chosen, so every explanation is one click away.
+    The first is the chosen model's explanation (CAM and maps); the others come from each seed model's shipped
+    weights whatever model is chosen, so every explanation is one click away. The photo is detected once; each
+    model scores that detection once and explains from its own scoring pass.
     """
     import gradio as gr  # noqa: PLC0415
 
-    from core.explain import explain_face as explain  # noqa: PLC0415
+    from core.analysis.explain import explain_models  # noqa: PLC0415
 
-    chosen = explain_face(image, model, face_index, method, aligned, detector)
-    out = [chosen]
-    for name in SEED_MAPS:
-        if name == model:
-            out.append([chosen[0]] + chosen[2:])  # the face and its own maps, without repeating the CAM
-            continue
-        try:
-            items = explain(get_scorer(name, DETECTORS.get(detector, detector)), np.asarray(image), face_index, method, aligned)[1]
-        except (FaceIQAError, IndexError) as exc:
-            raise gr.Error(str(exc)) from exc
-        out.append([items[0]] + items[2:])
-    return tuple(out)
+    if image is None:
+        raise gr.Error("Upload a photo first.")
+    names = [model] + [n for n in SEED_MAPS if n != model]
+    det = DETECTORS.get(detector, detector)
+    try:
+        explained = dict(zip(names, (items for _, items in explain_models([get_scorer(n, det) for n in names], np.asarray(image),
+                                                                          face_index, method, aligned))))
+    except (FaceIQAError, IndexError) as exc:
+        raise gr.Error(str(exc)) from exc
+    chosen = explained[model]
+    return (chosen, *([explained[n][0]] + explained[n][2:] for n in SEED_MAPS))
 
 
 def compare_models(image: np.ndarray | None, models: list[str] | None, aligned: bool = False, detector: str = "hog") -> pd.DataFrame:
@@ -163,7 +163,7 @@ def export_results(table: pd.DataFrame | None, comparison: pd.DataFrame | None =
 @lru_cache(maxsize=1)
 def reference_map():
     """UMAP of the bundled sample face under every degradation type (levels 1, 3, 5): (table, reducer, model)."""
-    from core.embed import degradation_embeddings, project_2d, reference_set  # noqa: PLC0415
+    from core.analysis.embed import degradation_embeddings, project_2d, reference_set  # noqa: PLC0415
     from core.faces import FaceDetector, align_gfiqa  # noqa: PLC0415
     from core.io import load_image  # noqa: PLC0415
     from core.models import create_model  # noqa: PLC0415
@@ -181,7 +181,7 @@ def embedding_on_map(image: np.ndarray | None, face_index: int = 0, aligned: boo
     import gradio as gr  # noqa: PLC0415
     import plotly.express as px  # noqa: PLC0415
 
-    from core.embed import degradation_embeddings  # noqa: PLC0415
+    from core.analysis.embed import degradation_embeddings  # noqa: PLC0415
 
     if image is None:
         raise gr.Error("Upload a photo first.")
@@ -253,7 +253,7 @@ def build_app(default_model: str = DEFAULT_MODEL):
                 comparison = gr.Dataframe(label="Model comparison per face", interactive=False)
                 downloads = gr.File(label="Download (CSV, JSON)", file_count="multiple", interactive=False)
         with gr.Accordion("Why this score? (CAM heatmap, regional maps, latent reference)", open=False):
-            from core.explain import CAM_METHODS  # noqa: PLC0415
+            from core.analysis.explain import CAM_METHODS  # noqa: PLC0415
 
             with gr.Row():
                 face_index = gr.Number(0, precision=0, label="Face #")

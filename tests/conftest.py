@@ -45,7 +45,7 @@ def face_ladder(tmp_path_factory, astronaut, astronaut_face):
     """The astronaut's aligned face, clean and under 5 degradation types x 3 levels: (folder, labels, images)."""
     import cv2
 
-    from core.embed import reference_set
+    from core.analysis.embed import reference_set
     from core.faces import align_gfiqa
 
     d = tmp_path_factory.mktemp("ladder")

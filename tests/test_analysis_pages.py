@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import plotly.io
 import pytest
-
 from conftest import REPO, plotly_values
 
 
@@ -14,8 +13,7 @@ def ladder(face_ladder):
 
 
 def test_degradation_embeddings_retrieval_and_maps(ladder):
-    from core.embed import degradation_embeddings, nearest, project_2d, retrieval_map
-
+    from core.analysis.embed import degradation_embeddings, nearest, project_2d, retrieval_map
     from core.models import create_model
 
     d, t, imgs = ladder
@@ -39,7 +37,7 @@ def test_degradation_embeddings_retrieval_and_maps(ladder):
 def test_embeddings_page_maps_and_retrieves(ladder):
     from streamlit.testing.v1 import AppTest
 
-    from core.embed import degradation_embeddings, retrieval_map
+    from core.analysis.embed import degradation_embeddings, retrieval_map
 
     d, t, _ = ladder
     at = AppTest.from_file(str(REPO / "pages" / "4_Embeddings.py"), default_timeout=180)
@@ -64,7 +62,7 @@ def test_failure_review_tags_are_saved_and_counted(ladder):
     from streamlit.testing.v1 import AppTest
 
     from core.errors import FaceIQAError
-    from core.explore import cause_counts, load_review, review_path, tag_failure
+    from studio.views import cause_counts, load_review, review_path, tag_failure
 
     d, t, _ = ladder
     preds = t.assign(prediction=np.linspace(0.9, 0.1, len(t)))
@@ -101,7 +99,7 @@ def test_failure_review_tags_are_saved_and_counted(ladder):
 def test_frames_from_uploads_and_page(astronaut, tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    from core.frames import frames_from_files, select_frames
+    from core.analysis.frames import frames_from_files, select_frames
 
     video = tmp_path / "clip.mp4"
     w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))

@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, SAMPLES
 from PIL import Image
 
 import core
 from core.api import CATEGORIES, category
 from core.batch import score_files
 from core.cli import build_parser, main
-from conftest import REPO, SAMPLES
 
 
 @pytest.mark.parametrize("mos,name", [(0.0, "Bad"), (0.2, "Bad"), (0.2001, "Poor"), (0.4, "Poor"), (0.5, "Fair"),

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SAMPLES, free_port, start_server
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import REPO, free_port, start_server
 
 pytestmark = pytest.mark.slow

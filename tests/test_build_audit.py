@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLES
 from PIL import Image
 
-from conftest import SAMPLES
-from core.build import BuildConfig, build_benchmark, draw_type, identity_split, type_probabilities
+from core.analysis.demographics import DEFAULT_WEIGHTS, GenderEstimator, parse_utkface_name, train_gender_estimator
 from core.cli import main
-from core.demographics import DEFAULT_WEIGHTS, GenderEstimator, parse_utkface_name, train_gender_estimator
+from core.data.build import BuildConfig, build_benchmark, draw_type, identity_split, type_probabilities
 from core.errors import CheckpointError, FaceIQAError
 
 
@@ -77,7 +77,7 @@ def test_build_small_benchmark_then_score_and_stats(tmp_path, astronaut):
 
 
 def test_type_weights_change_the_mix_and_keep_unweighted_draws(tmp_path, capsys):
-    from core.degrade import TYPES
+    from core.data.degrade import TYPES
 
     seeds = range(3000)
     plain = [str(np.random.default_rng(s).choice(list(TYPES))) for s in seeds]
@@ -131,7 +131,7 @@ def test_data_build_on_shared_lfw(shared_data, tmp_path):
                  "--per-source", "2", "-q"]) == 0
     labels = pd.read_csv(out / "labels.csv")
     assert len(labels) == 6 * 3 and (labels.groupby("identity").split.nunique() == 1).all()
-    from core.data import load_table
+    from core.data.datasets import load_table
 
     ds = load_table(out / "labels.csv")
     assert len(ds) == 18 and ds.report.missing_files == 0
@@ -141,7 +141,7 @@ def test_data_build_on_shared_lfw(shared_data, tmp_path):
 @pytest.mark.slow
 def test_utkface_ita_order_and_gender_on_held_out_sample(shared_data, tmp_path):
     """ITA of UTKFace's race labels differ in the expected direction (Black darkest)."""
-    from core.embed import analyse_images
+    from core.analysis.embed import analyse_images
 
     files = sorted((shared_data / "utkface" / "images").glob("*.jpg"))
     rng = np.random.default_rng(1)
@@ -158,8 +158,8 @@ def test_black_and_white_utkface_photos_have_no_skin_tone_and_old_caches_are_red
     """76 of UTKFace's 6,044 crops are black-and-white (45 of them labelled Black / Asian / Indian / Others); ITA read
     every one as a tone ("very light" for most). They are 'unknown' now, and a cache written before that fix is
     analysed again (one row per path, the new one) instead of keeping the old tone."""
-    from core.embed import ANALYSIS_VERSION, analyse_images
-    from core.evaluate import is_greyscale
+    from core.analysis.embed import ANALYSIS_VERSION, analyse_images
+    from core.analysis.evaluate import is_greyscale
     from core.io import load_image
 
     names = ["5_0_3_20161220220253921.jpg.chip.jpg", "71_1_2_20170105174339014.jpg.chip.jpg", "28_0_4_20170105183852672.jpg.chip.jpg"]
@@ -183,7 +183,7 @@ def test_black_and_white_utkface_photos_have_no_skin_tone_and_old_caches_are_red
 
 
 def test_photo_stage_degrades_the_source_before_alignment(tmp_path, astronaut):
-    from core.degrade import degrade
+    from core.data.degrade import degrade
     from core.faces import FaceDetector, align_gfiqa
     from core.io import load_image
 

@@ -6,8 +6,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core.data import (CGFIQA_SPLIT_SIZES, DatasetFormatError, gfiqa_splits, load_cgfiqa, load_dataset, load_folder,
-                       load_gfiqa, load_piq23, load_table)
+from core.data.datasets import (
+    CGFIQA_SPLIT_SIZES,
+    DatasetFormatError,
+    gfiqa_splits,
+    load_cgfiqa,
+    load_dataset,
+    load_folder,
+    load_gfiqa,
+    load_piq23,
+    load_table,
+)
 
 
 def _img(path, value=128):

@@ -2,9 +2,20 @@ import numpy as np
 import pytest
 import torch
 
-from core.degrade import EXTRA_TYPES, LEVELS, SPECS, TYPES, SetRSampler, SetSSampler, apply_chain, degrade, degrade_batch, random_composition
-from core.fr import GFIQA_FACE_BOX, gmsd, ms_ssim, pseudo_mos
-from core.stats import image_stats
+from core.analysis.stats import image_stats
+from core.data.degrade import (
+    EXTRA_TYPES,
+    LEVELS,
+    SPECS,
+    TYPES,
+    SetRSampler,
+    SetSSampler,
+    apply_chain,
+    degrade,
+    degrade_batch,
+    random_composition,
+)
+from core.data.pseudo_mos import GFIQA_FACE_BOX, gmsd, ms_ssim, pseudo_mos
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +129,7 @@ def test_pseudo_mos_monotone_in_severity(kind, face512):
 def test_detail_fidelity_sees_blur_on_soft_faces_and_noise_both_ways(face512):
     import cv2
 
-    from core.fr import detail_fidelity, pseudo_mos_parts
+    from core.data.pseudo_mos import detail_fidelity, pseudo_mos_parts
 
     soft = cv2.GaussianBlur(face512, (0, 0), 2.0)  # an LFW-like soft face as the reference
     assert detail_fidelity(soft, soft).item() == pytest.approx(1.0, abs=1e-5)
@@ -147,8 +158,8 @@ def _crete_reference(rgb: np.ndarray) -> float:
 
 
 def test_source_sharpness_is_measured_at_256_px_whatever_the_crop_size(astronaut, astronaut_face):
+    from core.data.pseudo_mos import source_sharpness
     from core.faces import align_gfiqa
-    from core.fr import source_sharpness
 
     at = {n: align_gfiqa(astronaut, astronaut_face, n).image for n in (256, 512)}
     s256, s512 = (source_sharpness(at[n], GFIQA_FACE_BOX).item() for n in (256, 512))
@@ -159,7 +170,7 @@ def test_source_sharpness_is_measured_at_256_px_whatever_the_crop_size(astronaut
 def test_crete_blur_matches_the_paper_and_orders_sharpness(face512):
     import cv2
 
-    from core.fr import CRETE_BLURRY, CRETE_SHARP, crete_blur, source_sharpness
+    from core.data.pseudo_mos import CRETE_BLURRY, CRETE_SHARP, crete_blur, source_sharpness
 
     assert crete_blur(face512).item() == pytest.approx(_crete_reference(face512), abs=2e-3)
     blur = [crete_blur(cv2.GaussianBlur(face512, (0, 0), s) if s else face512, GFIQA_FACE_BOX).item() for s in (0, 1, 2, 4)]
@@ -182,8 +193,8 @@ def _blockiness_reference(rgb: np.ndarray) -> float:
 
 
 def test_blocking_fidelity_sees_jpeg_blocks_and_nothing_else(astronaut, astronaut_face):
-    from core.evaluate import user_degradations
-    from core.fr import blockiness, blocking_fidelity
+    from core.analysis.evaluate import user_degradations
+    from core.data.pseudo_mos import blockiness, blocking_fidelity
 
     h, w = astronaut.shape[:2]
     box = tuple(v / s for v, s in zip(astronaut_face.box, (w, h, w, h)))
@@ -204,7 +215,7 @@ def test_blocking_fidelity_sees_jpeg_blocks_and_nothing_else(astronaut, astronau
 
 
 def test_face_scaled_blur_is_the_lfw_blur_relative_to_the_face(astronaut):
-    from core.evaluate import LFW_FACE_PX, user_degradations
+    from core.analysis.evaluate import LFW_FACE_PX, user_degradations
 
     plain = user_degradations(astronaut)
     assert "blurred_face_scaled" not in plain  # needs a face width
@@ -220,8 +231,8 @@ def test_face_scaled_blur_is_the_lfw_blur_relative_to_the_face(astronaut):
 
 
 def test_face_scaled_jpeg_shrinks_the_photo_to_lfw_face_size_first(astronaut):
-    from core.evaluate import LFW_FACE_PX, USER_REFERENCE, user_degradations
-    from core.fr import blockiness
+    from core.analysis.evaluate import LFW_FACE_PX, USER_REFERENCE, user_degradations
+    from core.data.pseudo_mos import blockiness
 
     same = user_degradations(astronaut, face_width=LFW_FACE_PX)
     assert np.array_equal(same["sharp_face_scaled"], astronaut) and np.array_equal(same["jpeg_face_scaled"], same["jpeg"])
@@ -238,8 +249,8 @@ def test_training_jpeg_copies_are_labelled_like_the_build(astronaut, astronaut_f
     """`IQATrainConfig.jpeg_copies`: whole-photo-like JPEG copies of clean crops, labelled with the build's formula."""
     import pandas as pd
 
+    from core.data.pseudo_mos import blockiness
     from core.faces import align_gfiqa
-    from core.fr import blockiness
     from core.train.iqa import IQATrainConfig, jpeg_copies, train_iqa
 
     crop = align_gfiqa(astronaut, astronaut_face, 128).image
@@ -266,7 +277,7 @@ def test_training_jpeg_copies_are_labelled_like_the_build(astronaut, astronaut_f
 def test_greyscale_copies_and_the_colour_bias_table(astronaut):
     from PIL import Image
 
-    from core.evaluate import as_greyscale, colour_vs_greyscale, is_greyscale
+    from core.analysis.evaluate import as_greyscale, colour_vs_greyscale, is_greyscale
 
     grey = as_greyscale(astronaut)
     pil = np.asarray(Image.fromarray(astronaut).convert("L"))
@@ -310,8 +321,8 @@ def test_old_print_is_opt_in_for_builds(tmp_path, astronaut):
     """The 15 default types never draw it; --extra-types adds it, --ladder takes it, unknown names are refused."""
     from PIL import Image
 
-    from core.build import BuildConfig, build_benchmark
     from core.cli import main
+    from core.data.build import BuildConfig, build_benchmark
     from core.errors import FaceIQAError
 
     assert "old_print" not in BuildConfig().types
@@ -335,24 +346,3 @@ def test_old_print_is_opt_in_for_builds(tmp_path, astronaut):
     assert ladder.sort_values("level").mos.is_monotonic_decreasing  # the pseudo-MOS falls as the print ages
 
 
-def test_old_print_check_scales_to_the_face_and_tabulates(astronaut):
-    """benchmarks/old_print_check.py: six versions per photo with a face (none without), specks sized to the face."""
-    import sys
-
-    import pandas as pd
-
-    from core.faces import FaceDetector
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"))
-    try:
-        from old_print_check import aged_versions, old_print_md
-    finally:
-        sys.path.pop(0)
-    blank = np.full((200, 200, 3), 128, np.uint8)
-    (v,) = aged_versions([astronaut, blank], FaceDetector())  # the blank photo has no face: skipped
-    assert sorted(v) == [0, 1, 2, 3, 4, 5] and v[0] is astronaut
-    err = [np.abs(v[k].astype(float) - astronaut).mean() for k in range(1, 6)]
-    assert all(a < b for a, b in zip(err, err[1:])), err
-    summary = pd.DataFrame([{"model": "m", "level": lv, "faces": 2, "clean_higher": 0.5, "mean_gap": 0.1 * lv} for lv in range(1, 6)])
-    md = old_print_md(summary, pd.DataFrame({"model": ["m", "m"], "face": [0, 1], "srcc": [0.2, 0.6]}))
-    assert "| m | 0.500 | 0.100 | 0.500 | 0.300 | 0.500 | 0.500 | 2 | 0.400 |" in md

@@ -125,7 +125,7 @@ def test_dsl_cam_tiles_each_crop_where_it_lies():
 def test_dsl_cam_changes_only_where_the_face_changed():
     """Each crop's CAM sits where the crop lies: darkening the bottom-right corner, which the top-left crop never
     sees, leaves the top-left corner of the heatmap as it was and changes the bottom-right one."""
-    from core.explain import cam_heatmap
+    from core.analysis.explain import cam_heatmap
     from core.models import create_model
 
     m = create_model("dsl-fiqa", device="cpu")
@@ -178,7 +178,7 @@ def test_patch_baseline_loss_hand_computed():
 
 def test_dsl_loss_separates_degradations_after_a_few_steps():
     """Degradation encoder trained by Eq. 6 on S (one face, several degradations) and R (others)."""
-    from core.degrade import degrade
+    from core.data.degrade import degrade
 
     rng = np.random.default_rng(0)
     base = (rng.random((64, 64, 3)) * 255).astype(np.uint8)

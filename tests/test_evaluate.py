@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.evaluate import compare_runs, ladder_srcc, metrics_table, subgroup_metrics, to_markdown
+from core.analysis.evaluate import compare_runs, ladder_srcc, metrics_table, subgroup_metrics, to_markdown
 
 
 def test_metrics_and_subgroups_hand_made():
@@ -47,8 +47,8 @@ def test_compare_runs_matches_scipy():
 @pytest.mark.data
 @pytest.mark.slow
 def test_compare_cli_on_a_real_benchmark(shared_data, tmp_path):
-    from core.build import BuildConfig, build_benchmark
     from core.cli import main
+    from core.data.build import BuildConfig, build_benchmark
 
     bench = tmp_path / "bench"
     labels, _ = build_benchmark(shared_data / "lfw" / "images", bench, BuildConfig(per_source=3, max_sources=12, max_per_identity=1,
@@ -75,12 +75,12 @@ def test_compare_cli_on_a_real_benchmark(shared_data, tmp_path):
 
 
 def test_heldout_photos_are_the_identity_cut_of_the_build(tmp_path):
-    """The newcomer photos (heldout_photos) are exactly the held-out 20 % people of core.build.identity_cut, the per-folder
+    """The newcomer photos (heldout_photos) are exactly the held-out 20 % people of core.data.build.identity_cut, the per-folder
     cut of `faceiqa data build --identities train | heldout`."""
     from PIL import Image
 
-    from core.build import identity_cut
-    from core.evaluate import heldout_photos
+    from core.analysis.evaluate import heldout_photos
+    from core.data.build import identity_cut
 
     folder = tmp_path / "portraits"
     folder.mkdir()

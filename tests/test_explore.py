@@ -1,10 +1,10 @@
 import pandas as pd
 import pytest
-
 from conftest import SAMPLES
+
 from core.cli import main
 from core.errors import FaceIQAError
-from core.explore import load_scores, score_histogram, status_counts, worst_faces
+from studio.views import load_scores, score_histogram, status_counts, worst_faces
 
 
 def test_explore_scores_table(tmp_path):
@@ -26,9 +26,8 @@ def test_explore_scores_table(tmp_path):
 
 
 def test_scores_page_renders(tmp_path):
-    from streamlit.testing.v1 import AppTest
-
     from conftest import REPO
+    from streamlit.testing.v1 import AppTest
 
     out = tmp_path / "s.csv"
     assert main(["score", str(SAMPLES), "--out", str(out), "-q"]) == 0
@@ -44,10 +43,10 @@ def test_scores_page_renders(tmp_path):
 def test_fairness_page_builds_from_the_data(tmp_path):
     import numpy as np
     import pandas as pd
+    from conftest import REPO
     from streamlit.testing.v1 import AppTest
 
-    from conftest import REPO
-    from core.evaluate import subgroup_metrics
+    from core.analysis.evaluate import subgroup_metrics
 
     rng = np.random.default_rng(0)
     mos = rng.random(60)

@@ -1,7 +1,6 @@
 """The dataset explorer page: charts and tables come from the dataset's own statistics."""
 import plotly.io
 import pytest
-
 from conftest import REPO, plotly_values
 
 
@@ -11,7 +10,7 @@ def stats(sample_stats):
 
 
 def test_explore_helpers_follow_the_data(stats):
-    from core.explore import DSL_TABLE1, balance_table, filter_stats, load_stats, mos_histogram, stat_histograms
+    from studio.views import DSL_TABLE1, balance_table, filter_stats, load_stats, mos_histogram, stat_histograms
 
     df = load_stats(stats)
     assert len(df) == 6 and {"brightness", "sharpness", "contrast", "skin_tone", "gender", "category"} <= set(df.columns)
@@ -30,7 +29,7 @@ def test_explore_helpers_follow_the_data(stats):
 def test_explorer_page_renders_the_dataset(stats):
     from streamlit.testing.v1 import AppTest
 
-    from core.explore import load_stats
+    from studio.views import load_stats
 
     df = load_stats(stats)
     at = AppTest.from_file(str(REPO / "pages" / "3_Explorer.py"), default_timeout=120)

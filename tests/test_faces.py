@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from core.faces import FaceDetector, LANDMARK_GROUPS, align_arcface, align_gfiqa, region_mask, transform_points
+from core.faces import LANDMARK_GROUPS, FaceDetector, align_arcface, align_gfiqa, region_mask, transform_points
 from core.faces.align import ARCFACE_112, gfiqa_matrix, invert_affine, umeyama_similarity
 from core.faces.dlib_backend import embedding, models_dir
 
@@ -28,8 +28,9 @@ def test_one_face_with_68_landmarks(astronaut, astronaut_face):
 
 
 def test_no_face_and_many_faces(astronaut):
-    from core.io import load_image
     from conftest import SAMPLES
+
+    from core.io import load_image
 
     assert FaceDetector().detect(load_image(SAMPLES / "no_face_coffee.jpg")) == []
     assert FaceDetector().detect(np.zeros((300, 400, 3), np.uint8)) == []

@@ -61,7 +61,7 @@ def test_map_aligns_with_input_and_score_is_its_mean():
 
 
 def test_mirror_average_scores_a_face_and_its_mirror_alike_and_is_saved(tmp_path):
-    from core.checkpoint import load_checkpoint, save_checkpoint
+    from core.models.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     plain = IFQA("lite").eval()
@@ -84,7 +84,7 @@ def test_cam_of_a_mirror_averaged_ifqa_covers_both_views():
     so the CAM of a mirrored face is the mirrored CAM - the first view alone would not be."""
     import numpy as np
 
-    from core.explain import cam_heatmap
+    from core.analysis.explain import cam_heatmap
 
     torch.manual_seed(0)
     m = IFQA("lite", mirror_average=True).eval()
@@ -175,44 +175,3 @@ def test_diff_augment_moves_pixel_maps_with_their_image_and_adds_no_degradation(
         diff_augment(x, [], ("cutout",))
 
 
-def test_test_scale_probe_scores_the_trained_size_like_the_model(tmp_path, monkeypatch):
-    """benchmarks/ifqa_test_scale.py: at the trained size its scores are the model's own; other sizes and the averages
-    are what the CSV rows report, one row per size per checkpoint."""
-    import sys
-    from pathlib import Path
-
-    import numpy as np
-    import pandas as pd
-    from PIL import Image
-
-    from core.models import create_model
-
-    repo = Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(repo / "benchmarks"))
-    import ifqa_test_scale
-
-    weights = repo / "assets" / "models" / "ifqa.safetensors"
-    g = torch.Generator().manual_seed(0)
-    imgs = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 256, 256, generator=g), 3, 1, 1)
-    trained, scores = ifqa_test_scale.scale_scores(weights, imgs, [128, 256])
-    model = create_model("ifqa", weights=weights).eval()
-    assert trained == model.cfg.input_size == 128 and list(scores) == ["128", "256", "128+256"]
-    with torch.inference_mode():
-        assert np.allclose(scores["128"], model({"aligned": imgs}).numpy(), atol=1e-5)
-    assert not np.allclose(scores["128"], scores["256"], atol=1e-3)
-    assert np.allclose(scores["128+256"], (scores["128"] + scores["256"]) / 2)
-
-    rows = []
-    for i, (deg, blur) in enumerate((("clean", 0), ("jpeg", 1), ("gaussian_blur", 2), ("gaussian_noise", 1), ("clean", 0), ("jpeg", 2))):
-        img = (imgs[i % 4].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-        Image.fromarray(img).save(tmp_path / f"{i}.png")
-        rows.append({"image": f"{i}.png", "mos": 1.0 - 0.2 * blur + 0.01 * i, "degradation": deg})
-    pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
-    out = tmp_path / "scale.csv"
-    monkeypatch.setattr(sys, "argv", ["x", "--labels", str(tmp_path / "labels.csv"), "--weights", str(weights), str(weights),
-                                      "--sizes", "128", "192", "--out", str(out)])
-    ifqa_test_scale.main()
-    df = pd.read_csv(out)
-    assert list(df.test_size.astype(str)) == ["128", "192", "128+192"] * 2 and set(df.run) == {0, 1}
-    assert (df.weights == "models/ifqa.safetensors").all() and df.srcc.between(-1, 1).all()
-    assert df.groupby("test_size").srcc.nunique().max() == 1  # the same checkpoint twice: the same numbers

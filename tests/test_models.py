@@ -7,7 +7,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from core import CheckpointError, ModelNotFoundError, create_model, list_models, model_info
-from core.checkpoint import load_checkpoint, save_checkpoint
+from core.models.checkpoint import load_checkpoint, save_checkpoint
 from core.models.perceptual import FACE_3D, POSE_POINTS, euler_degrees, head_rotation, jpeg_features
 
 

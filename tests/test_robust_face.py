@@ -6,8 +6,17 @@ import torch
 
 from core.errors import CheckpointError
 from core.faces import FaceDetector
-from core.faces.robust import WEIGHTS, RobustConfig, RobustDetector, RobustFaceNet, decode, load_robust, prepare, save_robust
-from core.faces.robust_train import TrainConfig, face_free_crop, focal_loss, make_canvas, targets
+from core.faces.robust import (
+    WEIGHTS,
+    RobustConfig,
+    RobustDetector,
+    RobustFaceNet,
+    decode,
+    load_robust,
+    prepare,
+    save_robust,
+)
+from core.train.robust_face import TrainConfig, face_free_crop, focal_loss, make_canvas, targets
 
 
 def test_shapes_and_size():
@@ -128,8 +137,8 @@ def test_score_heavily_blurred_photos_scores_nearly_every_face(shared_data, tmp_
     import pandas as pd
     from PIL import Image, ImageFilter
 
-    from core.build import identity_split
     from core.cli import main
+    from core.data.build import identity_split
 
     files = sorted((shared_data / "lfw" / "images").glob("*/*.jpg"))
     split = identity_split({f.parent.name for f in files}, (0.8, 0.0, 0.2), seed=0)  # the detector's held-out people
@@ -171,7 +180,7 @@ def test_train_cli_smoke(shared_data, tmp_path):
 
 
 def test_hard_negative_strips_occluders_and_fine_tuning(astronaut, astronaut_face, tmp_path):
-    from core.faces.robust_train import _grow, _iou, _overlap, face_strip_box, occlude_face, train
+    from core.train.robust_face import _grow, _iou, _overlap, face_strip_box, occlude_face, train
 
     box = np.array([astronaut_face.box], np.float32)
     rng = np.random.default_rng(0)
@@ -197,7 +206,7 @@ def test_hard_negative_strips_occluders_and_fine_tuning(astronaut, astronaut_fac
 
 
 def test_evaluation_certifies_negatives_and_splits_occlusion(astronaut, astronaut_face):
-    from core.faces.robust_train import evaluate_detection
+    from core.train.robust_face import evaluate_detection
 
     box = np.array([astronaut_face.box], np.float32)
     always = {"everywhere": lambda im: [(0, 0, im.shape[1], im.shape[0])], "truth": lambda im: [tuple(box[0])]}

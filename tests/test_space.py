@@ -1,9 +1,8 @@
 """The Hugging Face Space layout: README front matter, requirements, entry point."""
 import re
+
 import tomllib
-
 import yaml
-
 from conftest import REPO
 
 

@@ -2,8 +2,20 @@ import numpy as np
 import pytest
 from skimage.color import lab2rgb
 
-from core.stats import (DSL_GROUP, FITZPATRICK, batch_image_stats, identity_groups, image_stats, ita_class, ita_degrees,
-                        kmeans_representatives, mos_bins, near_duplicates, share_table, skin_tone)
+from core.analysis.stats import (
+    DSL_GROUP,
+    FITZPATRICK,
+    batch_image_stats,
+    identity_groups,
+    image_stats,
+    ita_class,
+    ita_degrees,
+    kmeans_representatives,
+    mos_bins,
+    near_duplicates,
+    share_table,
+    skin_tone,
+)
 
 
 def test_flat_grey_image_has_known_answers():
@@ -46,8 +58,8 @@ def test_skin_patch_of_known_lab_gets_expected_group(lab, group, astronaut_face)
 def test_black_and_white_faces_have_no_skin_tone(astronaut, astronaut_face):
     """ITA of a grey face reads its grey level as a tone (+-90 degrees: 'very light' or 'dark'); such a face is
     'unknown', a toned print too, while the colour photo keeps its group."""
-    from core.evaluate import as_greyscale
-    from core.stats import GREY_CHROMA
+    from core.analysis.evaluate import as_greyscale
+    from core.analysis.stats import GREY_CHROMA
 
     colour = skin_tone(astronaut, astronaut_face.landmarks)
     assert colour["skin_tone"] != "unknown" and colour["skin_chroma"] > 2 * GREY_CHROMA

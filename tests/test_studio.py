@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SAMPLES
+
 from core.io import load_image
 
 
@@ -24,9 +24,7 @@ def test_score_image_callback():
 def test_score_image_errors():
     import gradio as gr
 
-    from studio.app import score_image
-
-    from studio.app import score_on_change
+    from studio.app import score_image, score_on_change
 
     with pytest.raises(gr.Error, match="Upload a photo"):
         score_image(None)
@@ -71,7 +69,7 @@ def test_explain_face_callback(model, maps):
 
 
 def test_cam_heatmap_methods_and_training_free_model():
-    from core.explain import CAM_METHODS, cam_heatmap
+    from core.analysis.explain import CAM_METHODS, cam_heatmap
     from core.models import create_model
 
     m = create_model("resnet50-iqa", device="cpu")

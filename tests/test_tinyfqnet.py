@@ -59,8 +59,8 @@ def test_residual_block_rules():
 
 # ----------------------------------------------------------------------------- registry, labels, sampling, training
 def test_registered_and_round_trips(tmp_path):
-    from core.checkpoint import save_checkpoint
     from core.models import create_model, model_info
+    from core.models.checkpoint import save_checkpoint
 
     info = model_info("tinyfqnet")
     assert (info.alignment, info.input_size, info.lower_better) == ("arcface", 64, False)
@@ -78,7 +78,7 @@ def test_registered_and_round_trips(tmp_path):
 def test_eq1_labels_hand_computed():
     import numpy as np
 
-    from core.recognition import class_centres, recognition_quality
+    from core.data.recognition_labels import class_centres, recognition_quality
 
     f = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
     ids = ["a", "a", "b"]
@@ -92,7 +92,7 @@ def test_eq1_labels_hand_computed():
 def test_smooth_sampling_flattens_the_distribution():
     import numpy as np
 
-    from core.recognition import smooth_sample
+    from core.data.recognition_labels import smooth_sample
 
     rng = np.random.default_rng(0)
     scores = np.clip(rng.normal(0.8, 0.05, 5000), 0, 1)  # peaked, as Fig. 5 (top) shows
@@ -282,8 +282,8 @@ def test_greyscale_rows_are_the_luma_of_the_crop_and_pairs_go_grey_together():
 
 @pytest.mark.data
 def test_damage_pairs_stage_resumes_and_refuses_a_mix(shared_data, tmp_path):
+    from core.data.recognition_labels import DamageConfig, build_damage_pairs, decode_crop
     from core.errors import FaceIQAError
-    from core.recognition import DamageConfig, build_damage_pairs, decode_crop
 
     photos, people = _lfw_people(shared_data, 2, 3)
     out = tmp_path / "pairs.parquet"
@@ -308,7 +308,7 @@ def test_damage_pairs_stage_resumes_and_refuses_a_mix(shared_data, tmp_path):
     with pytest.raises(ValueError, match=r"max_upscale must be in \[1, 8\]"):
         DamageConfig(max_upscale=0.5)
     # every setting is kept beside the table, so a resume with any other one is refused, not just those the rows show
-    from core.recognition import settings_path
+    from core.data.recognition_labels import settings_path
 
     assert json.loads(settings_path(out).read_text())["min_level"] == 4
     with pytest.raises(FaceIQAError, match=r"was made with min_level=4, seed=0; this run asks for min_level=3, seed=1"):
@@ -322,7 +322,7 @@ def test_damage_pairs_stage_resumes_and_refuses_a_mix(shared_data, tmp_path):
 def test_enlarged_damage_copies_keep_the_face_and_shrink_the_blocks(shared_data, tmp_path):
     """max_upscale: each copy's photo is enlarged before the codec, the clean crop comes from the same enlarged photo
     (the pair differs by the damage only) and the codec's blocks cover less of the face than without enlarging."""
-    from core.recognition import DamageConfig, build_damage_pairs, decode_crop
+    from core.data.recognition_labels import DamageConfig, build_damage_pairs, decode_crop
 
     photos, people = _lfw_people(shared_data, 2, 2)
     plain = build_damage_pairs(photos, people, tmp_path / "a.parquet", DamageConfig(copies=3, kinds=("jpeg",), min_level=5), progress=False)
@@ -354,12 +354,12 @@ def _lfw_people(shared_data, n_ids, per_id, offset=0):
 @pytest.mark.slow
 def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
     """Eq. 1 labels fall with degradation; a short run lowers the loss and ranks held-out people above chance."""
-    import numpy as np
-
-    from core.frames import select_frames
-    from core.recognition import LabelConfig, build_recognition_labels
     from dataclasses import replace
 
+    import numpy as np
+
+    from core.analysis.frames import select_frames
+    from core.data.recognition_labels import LabelConfig, build_recognition_labels
     from core.train.tinyfqnet import PRESETS, train_tinyfqnet
 
     photos, people = _lfw_people(shared_data, 24, 10)
@@ -395,7 +395,7 @@ def test_labels_and_smoke_training_on_real_faces(shared_data, tmp_path):
     assert model.info.name == "tinyfqnet"
     # the ranking term: the same short run with (clean, heavily damaged) pairs of the training photos ranks them
     # (JPEG alone needs far more than 6 smoke epochs: 0.59 vs 0.50 measured)
-    from core.recognition import DamageConfig, build_damage_pairs
+    from core.data.recognition_labels import DamageConfig, build_damage_pairs
     from core.train.tinyfqnet import damage_tensors, predict
 
     clean_tr = train[train.degradation == "clean"]
@@ -426,8 +426,8 @@ def test_shipped_tinyfqnet_prefers_intact_faces_of_unseen_people(shared_data):
     from PIL import Image, ImageFilter
 
     from core.api import Scorer
-    from core.build import identity_split
-    from core.models.registry import shipped_weights
+    from core.assets import shipped_weights
+    from core.data.build import identity_split
 
     if shipped_weights("tinyfqnet") is None:
         pytest.skip("no shipped tinyfqnet weights")
@@ -461,7 +461,7 @@ def test_shipped_tinyfqnet_prefers_intact_faces_of_unseen_people(shared_data):
     assert n >= 25
     # measured on these 30 (Nov 27 2026, damage pre-training + ranking hinge): blur 30/30, noise 29/30, JPEG q8 27/30
     # (Eq. 2 + the contrast term alone, the previous default: 30 / 29 / 11 of 30 - the regression never learnt JPEG
-    # although every heavy-JPEG training copy has a lower Eq. 1 label; assets/models/tinyfqnet.md)
+    # although every heavy-JPEG training copy has a lower Eq. 1 label; core/assets/tinyfqnet.md)
     assert wins["blur"] / n >= 0.9 and wins["noise"] / n >= 0.85, wins
     assert wins["jpeg"] / n >= 0.75, wins
 

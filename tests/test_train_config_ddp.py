@@ -35,7 +35,7 @@ def test_run_files_parse_into_checked_configs(path):
         from core.train.tinyfqnet import PRESETS
 
         assert raw["train"]["lr"] == 0.01 and raw["train"]["epochs"] == 17 and raw["train"]["step_epochs"] == 5
-        from core.recognition import LabelConfig
+        from core.data.recognition_labels import LabelConfig
 
         assert set(raw["train"]) <= set(vars(PRESETS["paper"]))
         assert set(raw.get("labels") or {}) <= set(vars(LabelConfig()))
@@ -84,7 +84,7 @@ def test_tinyfqnet_label_stage_gets_absolute_paths(tmp_path, monkeypatch):
     """The resumable label table is keyed by photo path: `../data` and `/abs/data` must name the same rows."""
     from PIL import Image
 
-    import core.recognition
+    import core.data.recognition_labels
     from core.cli import main
 
     for person in ("ann", "bob"):
@@ -99,7 +99,7 @@ def test_tinyfqnet_label_stage_gets_absolute_paths(tmp_path, monkeypatch):
         seen.extend(map(str, photos))
         raise Stop
 
-    monkeypatch.setattr(core.recognition, "build_recognition_labels", fake_labels)
+    monkeypatch.setattr(core.data.recognition_labels, "build_recognition_labels", fake_labels)
     monkeypatch.chdir(tmp_path / "photos" / "ann")
     with pytest.raises(Stop):
         main(["train", "tinyfqnet", "../../photos", "--holdout", "0", "--val", "0.5", "--out", str(tmp_path / "run")])

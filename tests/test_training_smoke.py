@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def bench(shared_data, tmp_path_factory):
-    from core.build import BuildConfig, build_benchmark
+    from core.data.build import BuildConfig, build_benchmark
 
     out = tmp_path_factory.mktemp("smoke_bench")
     labels, _ = build_benchmark(shared_data / "lfw" / "images", out,
@@ -42,7 +42,7 @@ def smoke_config(name):
 def test_mos_model_smoke_training(name, bench, tmp_path):
     from scipy.stats import spearmanr
 
-    from core.train.iqa import predict_table, train_iqa, load_faces, face_landmarks
+    from core.train.iqa import face_landmarks, load_faces, predict_table, train_iqa
 
     _, train, val = bench
     model, hist = train_iqa(name, train, val, tmp_path / name, smoke_config(name), progress=False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..errors import BackendUnavailableError
 from . import dlib_backend
 from .align import AlignedFace, align_arcface, align_gfiqa, region_mask, transform_points
 from .types import LANDMARK_GROUPS, REGION_GROUPS, Face
@@ -68,28 +69,34 @@ class FaceDetector:
     def _backend_name(self, detector: str) -> str:
         return f"{'robust-cnn' if detector == 'robust' else 'dlib-' + detector}+{self.landmark_backend}"
 
-    def _robust_detector(self):
+    def _robust_detector(self, required: bool):
+        """The shipped robust detector; ``required`` (``detector="robust"``) raises when its weights are missing,
+        as a fallback it is skipped with a warning so dlib's path keeps working."""
         if self._robust is None:
             from .robust import shipped_detector  # noqa: PLC0415
 
             try:
                 self._robust = shipped_detector()
-            except Exception as exc:  # noqa: BLE001 - missing weights: keep the fast path working
+            except BackendUnavailableError as exc:
+                if required:
+                    raise
                 log.warning("robust face detector unavailable (%s); no fallback", exc)
                 self._robust = False
+        if self._robust is False and required:
+            raise BackendUnavailableError("robust face detector unavailable: its shipped weights are not installed")
         return self._robust or None
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """All faces in an RGB uint8 image, largest first. No face gives ``[]``."""
         if self.detector == "robust":
-            return self._detect_robust(image)
+            return self._detect_robust(image, required=True)
         faces = self._detect_dlib(image)
         if not faces and self.fallback == "robust":
-            faces = self._detect_robust(image)
+            faces = self._detect_robust(image, required=False)
         return faces
 
-    def _detect_robust(self, image: np.ndarray) -> list[Face]:
-        det = self._robust_detector()
+    def _detect_robust(self, image: np.ndarray, required: bool) -> list[Face]:
+        det = self._robust_detector(required)
         if det is None:
             return []
         faces = [Face(box=box, landmarks=self._landmarks(image, box), confidence=conf, backend=self._backend_name("robust"))

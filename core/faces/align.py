@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .types import REGION_GROUPS, LANDMARK_GROUPS, Face
+from .types import LANDMARK_GROUPS, REGION_GROUPS, Face
 
 ARCFACE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],

@@ -8,7 +8,7 @@ without importing the package.
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ def _dlib():
     return dlib
 
 
-@lru_cache(maxsize=None)
+@cache
 def models_dir() -> Path:
     """Folder holding face-recognition-models' ``.dat`` files (found without importing it)."""
     spec = importlib.util.find_spec("face_recognition_models")
@@ -51,22 +51,22 @@ def model_path(key: str) -> str:
     return str(path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def hog_detector():
     return _dlib().get_frontal_face_detector()
 
 
-@lru_cache(maxsize=None)
+@cache
 def cnn_detector():
     return _dlib().cnn_face_detection_model_v1(model_path("cnn"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def shape_predictor(points: int = 68):
     return _dlib().shape_predictor(model_path("shape_68" if points == 68 else "shape_5"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def embedder():
     return _dlib().face_recognition_model_v1(model_path("embed"))
 

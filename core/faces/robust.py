@@ -3,7 +3,7 @@
 Architecture (``RobustFaceNet``): a MobileNet-like depthwise-separable backbone to stride 16,
 a top-down merge to stride 4, and three 1x1 heads - face-centre heatmap (sigmoid), box size
 (log of width/height in stride units) and sub-cell centre offset. It is trained teacher-student
-(``core.faces.robust_train``) on LFW photos under every synthetic degradation, with boxes
+(``core.train.robust_face``) on LFW photos under every synthetic degradation, with boxes
 from dlib HOG on the clean photo, so its boxes have dlib's framing and dlib's 68-point shape
 predictor can be run on them (measured: the predictor stays within NME 0.065 up to level 5
 of blur/noise/JPEG when given the right box; what fails under degradation is detection).
@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BackendUnavailableError, CheckpointError
+from ..assets import ASSETS
+from ..errors import BackendUnavailableError, CheckpointError, MissingWeightsError
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "assets" / "models" / "robust-face.safetensors"
+WEIGHTS = ASSETS / "robust-face.safetensors"
 STRIDE = 4
 
 
@@ -162,7 +163,8 @@ def load_robust(path: str | Path = WEIGHTS) -> RobustFaceNet:
 
     path = Path(path)
     if not path.is_file() or not path.with_suffix(".json").is_file():
-        raise CheckpointError(f"{path}: robust face weights or their .json card missing")
+        error = MissingWeightsError if path == WEIGHTS else CheckpointError  # the shipped file: not installed
+        raise error(f"{path}: robust face weights or their .json card missing")
     meta = json.loads(path.with_suffix(".json").read_text())
     if meta.get("model") != "robust-face":
         raise CheckpointError(f"{path}: not a robust-face checkpoint ({meta.get('model')!r})")
@@ -177,7 +179,7 @@ def load_robust(path: str | Path = WEIGHTS) -> RobustFaceNet:
 
 @lru_cache(maxsize=2)
 def shipped_detector(device: str = "cpu") -> RobustDetector:
-    """The detector trained for this release (``assets/models/robust-face.safetensors``)."""
+    """The detector trained for this release (``core/assets/robust-face.safetensors``)."""
     try:
         return RobustDetector(load_robust(WEIGHTS), device)
     except CheckpointError as exc:

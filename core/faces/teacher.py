@@ -6,17 +6,18 @@ every degraded copy of that photo inherits (teacher-student training, issue 4).
 from __future__ import annotations
 
 import os
-from ..parallel import process_pool
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..parallel import process_pool
+
 
 def _label_chunk(paths: list[str]) -> list[dict]:
-    from . import FaceDetector  # noqa: PLC0415
     from ..errors import InvalidImageError  # noqa: PLC0415
     from ..io import load_image  # noqa: PLC0415
+    from . import FaceDetector  # noqa: PLC0415
 
     det = FaceDetector()
     rows = []

@@ -1,5 +1,10 @@
-"""Quality models, one per file, all reachable through :func:`create_model`."""
-from .base import ModelInfo, QualityModel
-from .registry import create_model, list_models, model_info, register_model
+"""Quality models, one per file, all reachable through :func:`create_model`.
 
-__all__ = ["ModelInfo", "QualityModel", "create_model", "list_models", "model_info", "register_model"]
+Importing this package registers every model family (each file calls ``register_model``).
+"""
+from . import dsl_fiqa, ifqa, perceptual, resnet_iqa, stylegan_iqa, tinyfqnet  # noqa: F401,E402  (register on import)
+from .base import ModelInfo, QualityModel
+from .factory import create_model
+from .registry import build_from_config, list_models, model_info, register_model
+
+__all__ = ["ModelInfo", "QualityModel", "build_from_config", "create_model", "list_models", "model_info", "register_model"]

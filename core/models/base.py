@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -57,7 +58,7 @@ class QualityModel(nn.Module):
 
     @contextmanager
     def cam_pass(self) -> Iterator[None]:
-        """Set-up for one CAM pass (``core.explain.cam_heatmap``): a model that splits a face over several network calls
+        """Set-up for one CAM pass (``core.analysis.explain.cam_heatmap``): a model that splits a face over several network calls
         makes it one call here, so the CAM layer's hook sees every view of the face once."""
         yield
 
@@ -65,6 +66,32 @@ class QualityModel(nn.Module):
         """``(V, h, w)`` CAM maps of the V views of one face that the CAM layer saw -> the face's ``(h, w)`` map.
         Default: a single view."""
         return heat[0]
+
+    # -- hooks: what a model does besides scoring. Each model answers for itself, so adding a model touches its file only.
+    def cam_target_layer(self) -> nn.Module:
+        """The convolutional layer a CAM of the score is taken from (``core.analysis.explain.cam_heatmap``)."""
+        raise ValueError(f"{self.info.name}: no convolutional layer to take a CAM from (training-free model)")
+
+    def explanation_maps(self, x: torch.Tensor, landmarks: torch.Tensor | None) -> dict[str, np.ndarray]:
+        """The paper's own explanation images of one aligned face ``x`` (1, 3, S, S) in [0, 1] (``landmarks``
+        (1, 68, 2) divided by S, or None): HxW maps in [0, 1] or HxWx3 uint8 pictures at any resolution (the caller
+        fits them to the crop). Default: none."""
+        return {}
+
+    def training_loss(self, x: torch.Tensor, landmarks: torch.Tensor | None, mos: torch.Tensor,
+                      rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the paper's training loss, the predicted scores) of one batch of aligned faces (``core.train.iqa``).
+        Default: L1 regression on the MOS (the GFIQA baseline)."""
+        pred = self({"aligned": x})
+        return F.l1_loss(pred, mos), pred
+
+    def pretrain(self, images: torch.Tensor, mos: torch.Tensor, cfg, device: str, log=None) -> dict:
+        """A stage before MOS training, run once at the start of a new run on the training faces (uint8
+        ``(N, 3, S, S)`` and their MOS); returns what the run's state keeps of it. Default: none."""
+        return {}
+
+    def prepare_training(self) -> None:
+        """Called after ``train()`` at every epoch of MOS training: parts the paper keeps fixed are frozen here."""
 
     def to_mos(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw scores -> 0..1, higher better."""

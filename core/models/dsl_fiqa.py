@@ -356,7 +356,7 @@ class DSLFIQA(QualityModel):
         p = self.cfg.patch
         return [((x0 // p) * p, (y0 // p) * p) for x0, y0 in crops]
 
-    # -- CAM (core.explain.cam_heatmap)
+    # -- CAM (core.analysis.explain.cam_heatmap)
     @contextmanager
     def cam_pass(self) -> Iterator[None]:
         """Every crop in one network call, so the CAM layer's hook sees each crop once."""
@@ -447,6 +447,41 @@ class DSLFIQA(QualityModel):
         lm = lm * self.cfg.input_size if lm is not None else None  # API landmarks are divided by the crop size
         return self.run(x, lm)["score"]
 
+    # -- hooks
+    def cam_target_layer(self) -> nn.Module:
+        return self.degradation.convs
+
+    def explanation_maps(self, x, landmarks):
+        size = self.cfg.input_size
+        res = self.run(resize_square(x, size), landmarks.to(x) * size if landmarks is not None else None)
+        q = res["quality_map"][0].cpu().numpy()
+        return {"regional confidence": res["confidence_map"][0].cpu().numpy(), "regional quality": q / max(float(q.max()), 1e-6)}
+
+    def training_loss(self, x, landmarks, mos, rng):
+        """Charbonnier loss (Eq. 7) on one random crop per face, cut on the token grid."""
+        c, p, size = self.cfg.crop, self.cfg.patch, x.shape[-1]
+        crops, boxes = [], []
+        for i in range(x.shape[0]):
+            x0, y0 = (int(v) // p * p for v in rng.integers(0, size - c + 1, 2))
+            crops.append(x[i, :, y0 : y0 + c, x0 : x0 + c])
+            boxes.append([x0, y0, c, c])
+        boxes_t = torch.tensor(boxes, dtype=x.dtype, device=x.device)
+        enc = landmark_token_encoding(landmarks * size if landmarks is not None else None, boxes_t, self.grid, self.cfg.pe_freqs)
+        pred = self.score_crops(torch.stack(crops), enc)["score"]
+        return charbonnier(pred, mos), pred
+
+    def pretrain(self, images, mos, cfg, device, log=None):
+        """Dual-set degradation learning of the degradation encoder (section 3.4) before the MOS training: R is drawn
+        from the faces below the median MOS."""
+        if not cfg.dsl_pretrain_steps:
+            return {}
+        degraded = images[torch.from_numpy(mos.numpy() < np.median(mos.numpy()))] if len(images) > 1 else images
+        return {"dsl_losses": pretrain_degradation(self.degradation, images, degraded, cfg.dsl_pretrain_steps, seed=cfg.seed,
+                                                   device=device, log=log)}
+
+    def prepare_training(self) -> None:
+        self.freeze_degradation(True)
+
 
 @register_model(DSL_INFO)
 def dsl_fiqa(**kw) -> DSLFIQA:
@@ -493,3 +528,31 @@ def patch_contrastive_loss(x: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
     p = (x * pos).sum(-1) / theta
     n = torch.einsum("bd,bnd->bn", x, neg) / theta
     return (torch.logsumexp(n, dim=1) - p).mean()
+
+
+def pretrain_degradation(encoder: torch.nn.Module, clean: torch.Tensor, real: torch.Tensor, steps: int, m: int = 8,
+                         lr: float = 3e-4, theta: float = 1.0, seed: int = 0, device: str = "cpu", log=None) -> list[float]:
+    """Dual-set degradation learning: S = one clean face under ``m`` random synthetic degradations,
+    R = ``m`` randomly drawn degraded faces (different content); both resampled every step."""
+    from ..data.degrade import TYPES, degrade  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(encoder.parameters(), lr=lr)
+    encoder.train()
+    losses = []
+    for step in range(steps):
+        base = clean[int(rng.integers(len(clean)))].permute(1, 2, 0).numpy()
+        kinds = rng.choice(TYPES, m, replace=False)
+        s = np.stack([degrade(base, str(k), int(rng.integers(1, 6)), seed=int(rng.integers(2**31)))[0] for k in kinds])
+        r = real[rng.choice(len(real), m, replace=len(real) < m)]
+        s_t = torch.from_numpy(s).permute(0, 3, 1, 2).float().to(device) / 255.0
+        r_t = r.to(device).float() / 255.0
+        loss = dsl_loss(encoder(s_t)[1], encoder(r_t)[1], theta=theta)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        if log and (step + 1) % 50 == 0:
+            log(f"DSL step {step + 1}: loss {np.mean(losses[-50:]):.4f}")
+    encoder.eval()
+    return losses

@@ -207,6 +207,12 @@ class IFQA(QualityModel):
         w = 1 + (self.cfg.region_weight - 1) * mask
         return (pmap * w).sum((1, 2)) / w.sum((1, 2))
 
+    def cam_target_layer(self) -> nn.Module:
+        return self.D.encoder8
+
+    def explanation_maps(self, x, landmarks):
+        return {"per-pixel realness": self.quality_map(x)[0, 0].cpu().numpy()}
+
     def extras(self, batch):
         pmap = self.quality_map(batch["aligned"])[:, 0]
         mask = self._primary(batch, pmap.shape[-1])

@@ -46,6 +46,9 @@ class ResNetIQA(QualityModel):
         x = resize_square(batch["aligned"], self.input_size)
         return self.fc(self.encoder(x)[-1].mean((2, 3))).squeeze(1)
 
+    def cam_target_layer(self) -> nn.Module:
+        return self.encoder.layer4
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Last-stage feature map (for Grad-CAM)."""
         return self.encoder(x)[-1]

@@ -299,6 +299,17 @@ class StyleGANIQA(QualityModel):
     def extras(self, batch):
         return {"k": torch.full((batch["aligned"].shape[0],), float(self.cfg.k), device=batch["aligned"].device)}
 
+    def cam_target_layer(self) -> nn.Module:
+        return self.encoder.layer4
+
+    def explanation_maps(self, x, landmarks):
+        ref = self.latent_reference(self.encode(resize_square(x, self.cfg.input_size))[0])[0]
+        return {"latent reference": _picture(ref)}
+
+    def training_loss(self, x, landmarks, mos, rng):
+        out = self.run(x, reconstruct=True)
+        return stylegan_iqa_losses(out, mos)[0], out["score"]
+
 
 
 
@@ -368,7 +379,7 @@ class StyleGANIQATrainingFree(QualityModel):
 
     def __init__(self, config: str = "lite", backbone_weights: str | None = None, distance: str = "auto"):
         super().__init__(config=config, backbone_weights=backbone_weights, distance=distance)
-        from ..checkpoint import load_checkpoint  # noqa: PLC0415
+        from .checkpoint import load_checkpoint  # noqa: PLC0415
 
         self.backbone = load_checkpoint(backbone_weights, expect_model="stylegan-iqa") if backbone_weights else StyleGANIQA(config)
         self.info = replace(TF_INFO, input_size=self.backbone.cfg.input_size)
@@ -377,7 +388,7 @@ class StyleGANIQATrainingFree(QualityModel):
     def distance(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         if self._lpips is not None:
             return self._lpips(x * 2 - 1, ref * 2 - 1).flatten()
-        from ..fr import ms_ssim  # noqa: PLC0415
+        from ..data.pseudo_mos import ms_ssim  # noqa: PLC0415
 
         return 1 - ms_ssim(x, ref)
 
@@ -392,6 +403,17 @@ class StyleGANIQATrainingFree(QualityModel):
 
     def extras(self, batch):
         return {"k": torch.full((batch["aligned"].shape[0],), float(self.backbone.cfg.k), device=batch["aligned"].device)}
+
+    def cam_target_layer(self) -> nn.Module:
+        return self.backbone.encoder.layer4
+
+    def explanation_maps(self, x, landmarks):
+        return {"latent reference": _picture(self.reference(x))}
+
+
+def _picture(img: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [0, 1] -> HxWx3 uint8."""
+    return (img[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
 
 
 

@@ -141,6 +141,9 @@ class TinyFQNetQuality(QualityModel):
     def forward(self, batch):
         return self.net(resize_square(batch["aligned"], 64))
 
+    def cam_target_layer(self) -> nn.Module:
+        return self.net.head
+
 
 @register_model(TINYFQNET_INFO)
 def tinyfqnet(**kw) -> TinyFQNetQuality:

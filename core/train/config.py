@@ -1,6 +1,6 @@
 """Training runs as data: one YAML per model x dataset (``configs/train/<model>/<dataset>.yaml``).
 
-A run file names the model, the dataset (a :func:`core.data.load_dataset` name such as
+A run file names the model, the dataset (a :func:`core.data.datasets.load_dataset` name such as
 ``gfiqa-20k`` with the folder you downloaded it to, or a labels CSV/Parquet from
 ``faceiqa data build``), the preset it starts from and any overrides::
 
@@ -78,7 +78,7 @@ def load_run_config(path: str | Path) -> RunConfig:
 
 def load_training_table(dataset: str, root: str | None = None, dataset_args: dict | None = None) -> pd.DataFrame:
     """A table with ``path`` (absolute image path), ``mos`` (0..1) and ``split`` for any dataset the engine reads."""
-    from ..data import load_dataset  # noqa: PLC0415
+    from ..data.datasets import load_dataset  # noqa: PLC0415
 
     root_path = str(Path(root).expanduser()) if root else None
     ds = load_dataset(dataset, root=root_path, **(dataset_args or {}))

@@ -5,7 +5,7 @@ One loop for the MOS-supervised models, each with its paper's loss:
 * ``stylegan-iqa`` - Eq. 11: L2 reconstruction + latent regularisation + L1 quality (the
   perceptual and identity terms join when differentiable VGG / ArcFace callables are given);
 * ``dsl-fiqa`` - Charbonnier (Eq. 7) on one random fixed-size crop per image (paper section
-  3.1); its degradation encoder is first trained by DSL (:func:`pretrain_degradation`, Eq. 6)
+  3.1); its degradation encoder is first trained by DSL (:func:`core.models.dsl_fiqa.pretrain_degradation`, Eq. 6)
   and then frozen (section 3.4);
 * ``resnet50-iqa`` - L1 regression (the GFIQA baseline).
 
@@ -34,8 +34,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import save_checkpoint
-from ..metrics import plcc, srcc
+from ..analysis.metrics import plcc, srcc
+from ..errors import FaceIQAError
+from ..models.checkpoint import save_checkpoint
 from ..tensors import resize_square
 from .state import resume_state, run_settings, save_state
 
@@ -127,32 +128,6 @@ def face_landmarks(paths, cache: str | os.PathLike | None = None) -> np.ndarray:
     return np.stack([known[p] for p in paths])
 
 
-# ----------------------------------------------------------------------------- per-model losses
-def _loss(name: str, model, x: torch.Tensor, lm: torch.Tensor | None, mos: torch.Tensor,
-          rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the paper's training loss, the predicted scores) of one batch."""
-    if name == "stylegan-iqa":
-        from ..models.stylegan_iqa import stylegan_iqa_losses  # noqa: PLC0415
-
-        out = model.run(x, reconstruct=True)
-        return stylegan_iqa_losses(out, mos)[0], out["score"]
-    if name == "dsl-fiqa":
-        from ..models.dsl_fiqa import charbonnier, landmark_token_encoding  # noqa: PLC0415
-
-        c, p, size = model.cfg.crop, model.cfg.patch, x.shape[-1]
-        crops, boxes = [], []
-        for i in range(x.shape[0]):  # one random crop per image, on the token grid
-            x0, y0 = (int(v) // p * p for v in rng.integers(0, size - c + 1, 2))
-            crops.append(x[i, :, y0 : y0 + c, x0 : x0 + c])
-            boxes.append([x0, y0, c, c])
-        boxes_t = torch.tensor(boxes, dtype=x.dtype, device=x.device)
-        enc = landmark_token_encoding(lm * size if lm is not None else None, boxes_t, model.grid, model.cfg.pe_freqs)
-        pred = model.score_crops(torch.stack(crops), enc)["score"]
-        return charbonnier(pred, mos), pred
-    pred = model({"aligned": x})
-    return F.l1_loss(pred, mos), pred
-
-
 def pairwise_rank_loss(pred: torch.Tensor, mos: torch.Tensor, min_gap: float = 0.02) -> torch.Tensor:
     """Mean over ordered pairs (MOS_i > MOS_j + min_gap) of ``relu((MOS_i - MOS_j) - (pred_i - pred_j))``.
 
@@ -176,8 +151,8 @@ def jpeg_copies(x: torch.Tensor, mos: torch.Tensor, rng: np.random.Generator, sh
     Label: the clean row's MOS x pseudo-MOS(copy, clean) on the face box x the blocking fidelity where the codec ran -
     the build's formula, so a few hundred labelled JPEG faces per epoch instead of the handful a build holds.
     """
-    from ..degrade import SPECS, codec  # noqa: PLC0415
-    from ..fr import GFIQA_FACE_BOX, blocking_fidelity, pseudo_mos  # noqa: PLC0415
+    from ..data.degrade import SPECS, codec  # noqa: PLC0415
+    from ..data.pseudo_mos import GFIQA_FACE_BOX, blocking_fidelity, pseudo_mos  # noqa: PLC0415
 
     size = x.shape[-1]
     copies, fidelity = [], []
@@ -216,36 +191,6 @@ def predict_table(model, faces: torch.Tensor, landmarks: np.ndarray | None, batc
     return torch.cat(out).numpy()
 
 
-# ----------------------------------------------------------------------------- DSL pre-training (Eq. 6)
-def pretrain_degradation(encoder: torch.nn.Module, clean: torch.Tensor, real: torch.Tensor, steps: int, m: int = 8,
-                         lr: float = 3e-4, theta: float = 1.0, seed: int = 0, device: str = "cpu", log=None) -> list[float]:
-    """Dual-set degradation learning: S = one clean face under ``m`` random synthetic degradations,
-    R = ``m`` randomly drawn degraded faces (different content); both resampled every step."""
-    from ..degrade import TYPES, degrade  # noqa: PLC0415
-    from ..models.dsl_fiqa import dsl_loss  # noqa: PLC0415
-
-    rng = np.random.default_rng(seed)
-    opt = torch.optim.Adam(encoder.parameters(), lr=lr)
-    encoder.train()
-    losses = []
-    for step in range(steps):
-        base = clean[int(rng.integers(len(clean)))].permute(1, 2, 0).numpy()
-        kinds = rng.choice(TYPES, m, replace=False)
-        s = np.stack([degrade(base, str(k), int(rng.integers(1, 6)), seed=int(rng.integers(2**31)))[0] for k in kinds])
-        r = real[rng.choice(len(real), m, replace=len(real) < m)]
-        s_t = torch.from_numpy(s).permute(0, 3, 1, 2).float().to(device) / 255.0
-        r_t = r.to(device).float() / 255.0
-        loss = dsl_loss(encoder(s_t)[1], encoder(r_t)[1], theta=theta)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if log and (step + 1) % 50 == 0:
-            log(f"DSL step {step + 1}: loss {np.mean(losses[-50:]):.4f}")
-    encoder.eval()
-    return losses
-
-
 # ----------------------------------------------------------------------------- distribution
 def distributed_context(device: str) -> tuple[int, int, str]:
     """(rank, world size, device) - initialises torch.distributed when launched by ``torchrun``."""
@@ -267,12 +212,12 @@ def distributed_context(device: str) -> tuple[int, int, str]:
 class _LossModule(torch.nn.Module):
     """Wraps a model so its training loss is one ``forward`` (what DistributedDataParallel syncs on)."""
 
-    def __init__(self, name: str, model: torch.nn.Module, rank_weight: float = 0.0):
+    def __init__(self, model: torch.nn.Module, rank_weight: float = 0.0):
         super().__init__()
-        self.name, self.model, self.rank_weight = name, model, rank_weight
+        self.model, self.rank_weight = model, rank_weight
 
     def forward(self, x, lm, mos, rng):
-        loss, pred = _loss(self.name, self.model, x, lm, mos, rng)
+        loss, pred = self.model.training_loss(x, lm, mos, rng)
         return loss + self.rank_weight * pairwise_rank_loss(pred, mos) if self.rank_weight else loss
 
 
@@ -346,13 +291,9 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
              else torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs))
     meta = resume_state(out, model, opt, sched, run_settings(cfg, epochs_fixed=not cfg.step_epochs, train=train, val=val))
     if meta["epoch"] == 0:  # a new run (a saved state holds at least one finished epoch)
-        if name == "dsl-fiqa" and cfg.dsl_pretrain_steps:
-            degraded = x_tr[torch.from_numpy(y_tr.numpy() < np.median(y_tr.numpy()))] if len(x_tr) > 1 else x_tr
-            meta["dsl_losses"] = pretrain_degradation(model.degradation, x_tr, degraded, cfg.dsl_pretrain_steps, seed=cfg.seed,
-                                                      device=device, log=log if progress else None)
-    if name == "dsl-fiqa":
-        model.freeze_degradation(True)
-    step_fn = _LossModule(name, model, cfg.rank_weight)
+        meta.update(model.pretrain(x_tr, y_tr, cfg, device, log=log if progress else None))
+    model.prepare_training()
+    step_fn = _LossModule(model, cfg.rank_weight)
     clean_tr = (train["degradation"] == "clean").to_numpy() if cfg.jpeg_copies else None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415
@@ -363,8 +304,7 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.startswith("cuda"))
     for epoch in range(meta["epoch"], cfg.epochs):
         model.train()
-        if name == "dsl-fiqa":
-            model.freeze_degradation(True)
+        model.prepare_training()
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)
         order = face_batch_order(train["source"], rng) if cfg.face_batches else rng.permutation(len(x_tr))
         losses = []
@@ -446,10 +386,18 @@ IFQA_PRESETS = {
 }
 
 
+def restoration_pairs(table: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """IFQA's training pairs: each degraded training image with its source's clean crop (``clean_path``), from a
+    ``faceiqa data build`` table (columns ``source``, ``degradation``, ``path``)."""
+    if not {"source", "degradation"} <= set(table.columns):
+        raise FaceIQAError("ifqa trains on (degraded, clean) pairs: labels need 'source' and 'degradation' (faceiqa data build)")
+    clean = table[table.degradation == "clean"].set_index("source")["path"]
+    return train[train.degradation != "clean"].assign(clean_path=lambda d: d.source.map(clean)).dropna(subset=["clean_path"])
+
+
 def select_reals(reals: pd.DataFrame, bench: pd.DataFrame, min_sharpness: float = 0.0) -> list[str]:
     """Paths of the clean faces of a ``faceiqa data build`` table (``reals``) that IFQA may show D as extra reals: at
     least ``min_sharpness`` sharp (``source_sharpness``), and no photo that is a validation / test source of ``bench``."""
-    from ..errors import FaceIQAError  # noqa: PLC0415
 
     need = {"path", "degradation", "source", "source_sharpness"}
     if not need <= set(reals.columns):
@@ -473,7 +421,15 @@ def train_ifqa(pairs: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.PathLik
     from tqdm.auto import tqdm  # noqa: PLC0415
 
     from ..models import create_model  # noqa: PLC0415
-    from ..models.ifqa import RestorationGenerator, check_augment, diff_augment, discriminator_loss, fprs, generator_loss, primary_region_masks  # noqa: PLC0415
+    from ..models.ifqa import (  # noqa: PLC0415
+        RestorationGenerator,
+        check_augment,
+        diff_augment,
+        discriminator_loss,
+        fprs,
+        generator_loss,
+        primary_region_masks,
+    )
 
     check_augment(cfg.augment)  # before any face is loaded
     out = Path(out_dir)

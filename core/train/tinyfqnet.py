@@ -1,14 +1,14 @@
 """Training tinyFQnet on recognition-oriented labels (seed 004, sections III-C to III-E).
 
-Input: the table of :func:`core.recognition.build_recognition_labels` (64x64 ArcFace crops
-and Eq. 1 labels). Training set resampled by :func:`core.recognition.smooth_sample`; L2 loss
+Input: the table of :func:`core.data.recognition_labels.build_recognition_labels` (64x64 ArcFace crops
+and Eq. 1 labels). Training set resampled by :func:`core.data.recognition_labels.smooth_sample`; L2 loss
 (Eq. 2); SGD, lr 0.01 x0.1 every 5 epochs, 17 epochs, weight decay 1e-4 (the ``paper``
 preset). Horizontal flips only: every other change of the pixels would change the label.
 With dlib features the cosines are compressed (LFW: 0.85..0.99, std 0.02), which starves the
 L2 gradient; by default the labels are mapped linearly from the training set's 1st..99th
 percentile to 0..1 (monotone, so every rank metric is unchanged; the range is stored in the
 checkpoint card).
-Optional stages on :func:`core.recognition.build_damage_pairs`' (clean, damaged) crops: damage
+Optional stages on :func:`core.data.recognition_labels.build_damage_pairs`' (clean, damaged) crops: damage
 pre-training (``pretrain_epochs``: the same network as a clean-vs-damaged classifier first) and a
 ranking hinge during the regression (``rank_weight``); the shipped run uses both (JPEG q8 ranked
 for 90 % of held-out photos instead of 42.5 %, val SRCC 0.575 instead of 0.495).
@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..checkpoint import save_checkpoint
-from ..metrics import plcc, srcc
+from ..analysis.metrics import plcc, srcc
+from ..data.recognition_labels import decode_crop, smooth_sample
+from ..models.checkpoint import save_checkpoint
 from ..models.tinyfqnet import TinyFQNetQuality
-from ..recognition import decode_crop, smooth_sample
 from ..tensors import luma
 from .state import resume_state, run_settings, save_state
 
@@ -69,7 +69,7 @@ def crops_tensor(table: pd.DataFrame, column: str = "crop") -> torch.Tensor:
 
 
 def damage_tensors(pairs: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 (N, 3, 64, 64) clean and damaged crops of :func:`core.recognition.build_damage_pairs`' table."""
+    """uint8 (N, 3, 64, 64) clean and damaged crops of :func:`core.data.recognition_labels.build_damage_pairs`' table."""
     return crops_tensor(pairs, "clean"), crops_tensor(pairs, "damaged")
 
 
@@ -122,9 +122,9 @@ def pretrain_on_damage(model: TinyFQNetQuality, pairs: tuple[torch.Tensor, torch
     constant ``cfg.lr`` for ``cfg.pretrain_epochs`` passes over the pairs, random flips. Eq. 1's
     labels alone never teach the 64-px network JPEG blocking (a ~5 % share of the rows; measured:
     the shipped model's JPEG q5 copies of its own training photos score 0.002 *above* the clean
-    ones), while this objective does (benchmarks/tinyfqnet_jpeg_probe.py: 93 % of held-out JPEG
+    ones), while this objective does (experiments/tinyfqnet_jpeg_probe.py: 93 % of held-out JPEG
     q8 pairs) and the regression started from it keeps it (98 % of heavy-JPEG training copies
-    ranked, benchmarks/tinyfqnet_fit.py). Returns the mean loss per epoch.
+    ranked, experiments/tinyfqnet_fit.py). Returns the mean loss per epoch.
     """
     from tqdm.auto import tqdm  # noqa: PLC0415
 
@@ -201,7 +201,7 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
     model = TinyFQNetQuality().to(device)
     if cfg.pretrain_epochs > 0:
         if damage_pairs is None:
-            raise ValueError("pretrain_epochs > 0 needs damage_pairs (core.recognition.build_damage_pairs)")
+            raise ValueError("pretrain_epochs > 0 needs damage_pairs (core.data.recognition_labels.build_damage_pairs)")
         _pretrained(model, damage_pairs, cfg, out, device, progress)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_epochs, cfg.gamma)
@@ -227,7 +227,7 @@ def train_tinyfqnet(train: pd.DataFrame, val: pd.DataFrame, out_dir: str | os.Pa
             grey = torch.from_numpy(g.random(len(b)) < cfg.grey_prob).to(device) if cfg.grey_prob > 0 else None
 
             def images(crops: torch.Tensor, rows: np.ndarray) -> torch.Tensor:  # this step's flips and greyscale rows
-                return flipped(crops[rows], flip, device, grey)
+                return flipped(crops[rows], flip, device, grey)  # noqa: B023  (called in this iteration)
 
             pred_b, y_b = model({"aligned": images(x_tr, b)}), y_tr[b].to(device)
             loss = torch.mean((pred_b - y_b) ** 2)  # Eq. 2

@@ -1,0 +1,1 @@
+"""Product benchmarks: speed, accuracy tables and the comparison report (run as `python -m benchmarks.NAME`)."""

@@ -1,0 +1,1 @@
+"""Finished research trials (see README.md); nothing in core/ imports them."""
