@@ -1,6 +1,6 @@
 """The comparison report of the shipped models -> ``docs/comparison.md`` (+ CSVs in ``benchmarks/results/defaults``).
 
-    python benchmarks/comparison.py --work DIR      # DIR of `faceiqa train defaults` (its finished runs, else the shipped weights)
+    python -m benchmarks.comparison --work DIR      # DIR of `faceiqa train defaults` (its finished runs, else the shipped weights)
 
 `faceiqa compare` of every seed model, tinyFQnet and the perceptual baselines on the held-out people, real degraded
 prints against clean photos of the same person, the same photos aged by the opt-in `old_print` degradation, a
@@ -37,7 +37,7 @@ def write_comparison(data: Path, work: Path, results: Path = RESULTS) -> None:
     pairs = real_pairs(data, trained)
     pairs.to_csv(results / "real_pairs.csv", index=False)
     print(pairs.to_string(index=False))
-    header = f"""<!-- produced by: faceiqa train defaults --work DIR --ship && python benchmarks/comparison.py --work DIR -->
+    header = f"""<!-- produced by: faceiqa train defaults --work DIR --ship && python -m benchmarks.comparison --work DIR -->
 Held-out people: `faceiqa data build {recipe.source_args} {' '.join(recipe.heldout_build)}` - the 20 % of each folder's identities
 that no shipped model (detector, tinyFQnet, seed models) trained on (LFW people; UTKFace and deepface files count as
 their own identities - deepface has several photos per celebrity, so a person can sit on both sides there). Labels
@@ -186,7 +186,7 @@ def old_print_training_md(results: Path) -> str:
     types.columns = [f"{m} {b}" for m, b in types.columns]
     return ("\n## Training on aged prints (`--extra-types old_print`)\n\n"
             "The shipped default (15 default types, build seed 0) against the same run on other builds of the same "
-            "sources (`python experiments/old_print_training.py --work DIR --builds ...`; one training seed each): "
+            "sources (`python -m experiments.old_print_training --work DIR --builds ...`; one training seed each): "
             "`old_print` adds the opt-in type (drawn as often as each default type), `default_seed1` is the control - the 15 "
             "default types drawn again with seed 1, as adding a type redraws every copy - and `old_print_seed1` both. "
             "Held-out SRCC / PLCC (default types), "

@@ -1,6 +1,6 @@
 """Do the shipped models see an aged, scanned print? The opt-in ``old_print`` degradation on held-out photos.
 
-    python benchmarks/old_print_check.py [--n 40] [--models stylegan-iqa dsl-fiqa ...]
+    python -m benchmarks.old_print_check [--n 40] [--models stylegan-iqa dsl-fiqa ...]
 
 Photos: LFW people in the 20 % no shipped model trained on (`core.analysis.evaluate.heldout_photos`, as
 ``rank_user_photos.py``). Each whole photo is aged at levels 1..5 of ``old_print`` (sepia fade, print softness,

@@ -1,6 +1,6 @@
 """A newcomer's check of every shipped model: real photos sharp vs blurred / noised / JPEG-crushed.
 
-    python benchmarks/rank_user_photos.py [--n 40] [--models stylegan-iqa dsl-fiqa ...]
+    python -m benchmarks.rank_user_photos [--n 40] [--models stylegan-iqa dsl-fiqa ...]
 
 Photos: LFW people in the 20 % no shipped model trained on (identity split seed 0; soft 250-px news
 photos), and the held-out deepface portraits (sharp, 440-2000 px; the same per-folder cut). Each photo is

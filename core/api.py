@@ -21,8 +21,8 @@ from .models import create_model
 from .models.base import QualityModel
 from .tensors import image_to_tensor
 
-#: the shipped StyleGAN-IQA `tiny` weights: the only model ranking blur, noise and JPEG q8 on held-out LFW photos and on
-#: sharp high-resolution portraits (docs/comparison.md); perceptual-combined is blind to noise
+#: the model `faceiqa score`, `assess` and the apps use unless told otherwise (why this one: its card,
+#: core/assets/stylegan-iqa.md, and docs/comparison.md)
 DEFAULT_MODEL = "stylegan-iqa"
 
 #: GFIQA-20k categories (paper Fig. 4): Bad [0, .2], Poor (.2, .4], Fair (.4, .6], Good (.6, .8], Excellent (.8, 1]

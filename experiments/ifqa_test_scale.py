@@ -1,6 +1,6 @@
 """Does IFQA's D see JPEG better when it scores the face at a larger test-time input than it trained at?
 
-    python experiments/ifqa_test_scale.py --labels HELDOUT/labels.csv --weights run0/ifqa.safetensors run1/... [--sizes 128 192 256]
+    python -m experiments.ifqa_test_scale --labels HELDOUT/labels.csv --weights run0/ifqa.safetensors run1/... [--sizes 128 192 256]
 
 Scores every aligned crop of a ``faceiqa data build`` table with each checkpoint's D at each input size (the mean of its
 realness map, mirror-averaged when the checkpoint says so) and the mean of the trained size and each larger one;

@@ -1,6 +1,6 @@
 """Measure one IFQA training run the way the shipped default is judged, and log it as a trial.
 
-    python experiments/ifqa_trial.py --run RUN --heldout HELDOUT/labels.csv --trial "what changed" [--append]
+    python -m experiments.ifqa_trial --run RUN --heldout HELDOUT/labels.csv --trial "what changed" [--append]
 
 ``RUN`` is a ``faceiqa train model ifqa`` folder (its best ``ifqa.safetensors`` and ``metrics.csv``; ``core/assets``
 measures the shipped weights); ``HELDOUT`` the held-out build of ``faceiqa train defaults`` (people no shipped

@@ -1,6 +1,6 @@
 """Does training on the opt-in `old_print` degradation teach a model the real degraded prints?
 
-    python experiments/old_print_training.py --work DIR [--models dsl-fiqa] [--builds old_print default_seed1 ...]
+    python -m experiments.old_print_training --work DIR [--models dsl-fiqa] [--builds old_print default_seed1 ...]
 
 Per model: the shipped default (trained on the 15 default degradation types) against the same `lfw-bench` run
 trained on the same sources built with `--extra-types old_print` (16 types; the draws differ, so every image of

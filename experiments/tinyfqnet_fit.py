@@ -1,6 +1,6 @@
 """What tinyFQnet's labels say vs what the network learnt, per degradation type, on its own label table.
 
-    python experiments/tinyfqnet_fit.py RUN/labels.parquet [--weights W.safetensors] [--out CSV]
+    python -m experiments.tinyfqnet_fit RUN/labels.parquet [--weights W.safetensors] [--out CSV]
 
 For every degraded copy in the label table of `faceiqa train tinyfqnet` (its `labels.parquet`),
 compares it with the clean copy of the same photo: the share of copies whose Eq. 1 label is

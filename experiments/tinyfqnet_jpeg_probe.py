@@ -1,6 +1,6 @@
 """Can Table I's 64-px network see JPEG at all? A clean-vs-JPEG probe on the same crops tinyFQnet trains on.
 
-    python experiments/tinyfqnet_jpeg_probe.py [--data ../shared/data] [--out CSV]
+    python -m experiments.tinyfqnet_jpeg_probe [--data ../shared/data] [--out CSV]
 
 Every LFW photo of the tinyFQnet training people (identity split seed 0, the 70 % + 10 % that
 `faceiqa train tinyfqnet` may use; >= 10 photos, <= 15 each, as configs/train/tinyfqnet/lfw.yaml)

@@ -90,5 +90,5 @@ def test_test_scale_probe_scores_the_trained_size_like_the_model(tmp_path, monke
     ifqa_test_scale.main()
     df = pd.read_csv(out)
     assert list(df.test_size.astype(str)) == ["128", "192", "128+192"] * 2 and set(df.run) == {0, 1}
-    assert (df.weights == "models/ifqa.safetensors").all() and df.srcc.between(-1, 1).all()
+    assert (df.weights == "assets/ifqa.safetensors").all() and df.srcc.between(-1, 1).all()
     assert df.groupby("test_size").srcc.nunique().max() == 1  # the same checkpoint twice: the same numbers

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core import metrics
+from core.analysis import metrics
 
 
 @pytest.fixture

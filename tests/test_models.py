@@ -18,7 +18,10 @@ def test_registry_lists_declared_models():
     for info in list_models():
         lo, hi = info.score_range
         assert lo < hi and isinstance(info.lower_better, bool) and info.inputs
-        m = create_model(info.name, device="cpu")
+        from core.assets import shipped_weights
+
+        # a trainable model loads its shipped weights; one without (resnet50-iqa) is built untrained only when asked
+        m = create_model(info.name, device="cpu", pretrained=bool(shipped_weights(info.name)) or not info.trainable)
         assert m.info.name == info.name and not m.training
     with pytest.raises(ModelNotFoundError, match="unknown model 'nope'; available: dsl-fiqa, ifqa, perceptual-blur"):
         create_model("nope")
@@ -133,7 +136,7 @@ def test_combined_is_geometric_mean_and_batches(astronaut, astronaut_face):
     one = scorer.score_faces(astronaut, [astronaut_face])[0]
     ex = one.extras
     assert one.score == pytest.approx((ex["blur"] * ex["jpeg"] * ex["pose"]) ** (1 / 3), rel=1e-5)
-    batch, _ = prepare_faces(astronaut, [astronaut_face] * 3, scorer.model)
+    batch, _, _ = prepare_faces(astronaut, [astronaut_face] * 3, scorer.model)
     assert batch["aligned"].shape == (3, 3, 512, 512) and batch["grid_crop"].shape == (3, 3, 128, 128)
     assert batch["landmarks"].shape == (3, 68, 2)
     out = scorer.model(batch)

@@ -72,7 +72,7 @@ def test_cam_heatmap_methods_and_training_free_model():
     from core.analysis.explain import CAM_METHODS, cam_heatmap
     from core.models import create_model
 
-    m = create_model("resnet50-iqa", device="cpu")
+    m = create_model("resnet50-iqa", device="cpu", pretrained=False)
     crop = (np.random.default_rng(0).random((256, 256, 3)) * 255).astype(np.uint8)
     for method in ("GradCAM", "EigenCAM"):
         h = cam_heatmap(m, crop, method=method)

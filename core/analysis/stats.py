@@ -103,7 +103,7 @@ def ita_class(ita: float) -> str:
 
 
 #: median CIELAB chroma (sqrt(a*^2 + b*^2)) of the skin below which a face is taken as black-and-white: measured on 400
-#: UTKFace crops + the CodeFormer / GFPGAN old prints (Nov 28 2026), greyscale photos 0-2.7 (a toned print 1.6), colour
+#: UTKFace crops + the CodeFormer / GFPGAN old prints, greyscale photos 0-2.7 (a toned print 1.6), colour
 #: ones 4.2 and up. ITA = atan((L* - 50) / b*) of a grey face is +-90 degrees: every such UTKFace photo read "very light"
 #: whatever its race label (10 of the 400, 2.5 %), a dark grey print "dark".
 GREY_CHROMA = 3.5

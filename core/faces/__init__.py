@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, FaceIQAError
 from . import dlib_backend
 from .align import AlignedFace, align_arcface, align_gfiqa, region_mask, transform_points
 from .types import LANDMARK_GROUPS, REGION_GROUPS, Face
@@ -77,9 +77,9 @@ class FaceDetector:
 
             try:
                 self._robust = shipped_detector()
-            except BackendUnavailableError as exc:
+            except FaceIQAError as exc:  # weights missing or unreadable
                 if required:
-                    raise
+                    raise BackendUnavailableError(str(exc)) from exc
                 log.warning("robust face detector unavailable (%s); no fallback", exc)
                 self._robust = False
         if self._robust is False and required:

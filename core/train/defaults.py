@@ -17,7 +17,7 @@ printed before it runs; finished steps are skipped, so a killed run resumes):
 4. ``faceiqa evaluate``: SRCC/KRCC/PLCC/RMSE on the held-out people -> ``--results`` (``benchmarks/results/defaults``).
 5. ``--ship``: the best checkpoint (float16) and a model card in ``core/assets``; ``--seeds``: repeated runs.
 
-The comparison report over the shipped models (``docs/comparison.md``) is ``python benchmarks/comparison.py``.
+The comparison report over the shipped models (``docs/comparison.md``) is ``python -m benchmarks.comparison --work DIR``.
 Runs from a source checkout (the recipes and run files live in ``configs/``). Labels are full-reference pseudo-MOS
 of synthetic degradations, not human opinion.
 """
@@ -329,7 +329,7 @@ DOMAIN_NOTES = {
   -0.12); the real prints below clean went 2/7 -> 4/7 - with 300 faces a build is a small sample of degradations.
 """,
     "ifqa": """- Not in the paper (measured, Dec 6 2026): its own training build (`MODEL_BUILDS` in
-  `benchmarks/train_defaults.py`: 2730 people with one degraded copy each instead of 300 with four, JPEG 4x as likely)
+  `configs/release/defaults.yaml`: 2730 people with one degraded copy each instead of 300 with four, JPEG 4x as likely)
   and D's map averaged over the face and its mirror image (`mirror_average`). D is not mirror-invariant: without the
   average `two_faces.jpg`, whose blurred face is a mirrored copy, was reversed (0.301 vs 0.323). Before this recipe
   IFQA trained 10 epochs on the shared 300-face build: held-out SRCC 0.404 (3-seed median 0.473), astronaut gaps of
