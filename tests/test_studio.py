@@ -134,3 +134,23 @@ def test_explain_tabs_show_every_seed_models_maps():
     assert len(SEED_MAPS) == 3
     cam, dsl, _, _ = explain_tabs(img, "dsl-fiqa", 0)  # the chosen seed model's tab repeats its maps, not its CAM
     assert "GradCAM of the score" in [c for _, c in cam] and "GradCAM of the score" not in [c for _, c in dsl]
+
+
+def test_explain_tabs_detect_once_and_explain_from_each_scoring_pass(monkeypatch):
+    """One Explain click: one detection for all four models; each explanation uses its own scoring pass's crop and
+    landmarks (no second alignment)."""
+    import core.analysis.explain as explain
+    from core.faces import FaceDetector
+    from studio.app import explain_tabs
+
+    calls = {"detect": 0, "align": 0}
+    detect = FaceDetector.detect
+    monkeypatch.setattr(FaceDetector, "detect", lambda self, img: calls.__setitem__("detect", calls["detect"] + 1) or detect(self, img))
+    img = load_image(SAMPLES / "astronaut.jpg")
+    seen = []
+    real = explain.explain_face
+    monkeypatch.setattr(explain, "explain_face", lambda s, *a, **k: seen.append(k["result"].faces[0].aligned_landmarks) or real(s, *a, **k))
+    cam, dsl, ifqa, sg = explain_tabs(img, "tinyfqnet", 0, "GradCAM")
+    assert calls["detect"] == 1 and len(seen) == 4
+    assert all(lm is not None and lm.shape == (68, 2) and 0.2 < lm.mean() < 0.8 for lm in seen)  # in the crop frame, / size
+    assert len(cam) >= 2 and any("regional" in c for _, c in dsl) and any("latent reference" in c for _, c in sg)
