@@ -132,7 +132,7 @@ def _cmd_train_robust(args) -> int:
         raw = yaml.safe_load(Path(args.config).read_text()) or {}
         model = RobustConfig(**{k: tuple(v) if k == "widths" else v for k, v in (raw.pop("model", {}) or {}).items()})
         cfg = TrainConfig(**raw, model=model)
-    for key in ("minutes", "batch", "max_photos"):
+    for key in ("minutes", "steps", "batch", "max_photos"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     photos = iter_image_paths([os.path.abspath(args.photos)])  # absolute: a rerun from another folder resumes the same rows
@@ -149,7 +149,7 @@ def _cmd_train_robust(args) -> int:
     print(f"teacher: {int((teacher.n_faces > 0).sum())} of {len(teacher)} photos with faces ({labels_path})")
     pool = build_pool(teacher, cfg.variants, cfg.max_photos, cfg.seed, workers=args.workers, absolute_prob=cfg.absolute_prob,
                       occlusion_prob=cfg.occlusion_prob)
-    print(f"pool: {len(pool)} images; training for {cfg.minutes} min")
+    print(f"pool: {len(pool)} images; training for " + (f"{cfg.steps} steps" if cfg.steps > 0 else f"{cfg.minutes} min"))
     train(pool, cfg, out_path=args.out)
     print(f"wrote {args.out} (+ .json card)")
     return 0
@@ -464,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="robust-face.safetensors")
     r.add_argument("--config", default=None, help="YAML with TrainConfig fields (and a 'model:' block of RobustConfig)")
     r.add_argument("--minutes", type=float, default=None)
+    r.add_argument("--steps", type=int, default=None, help="train exactly this many steps instead of --minutes (reproducible)")
     r.add_argument("--batch", type=int, default=None)
     r.add_argument("--max-photos", type=int, default=None)
     r.add_argument("--workers", type=int, default=2)

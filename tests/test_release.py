@@ -29,8 +29,13 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """The project's wheel, built from this checkout without network (the build backend is already installed)."""
+    import shutil
+
     out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+    src = out / "src"  # a copy: setuptools builds in the source tree (build/, *.egg-info), which must stay clean
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", "build", "*.egg-info", "__pycache__", ".pytest_cache",
+                                                             ".ruff_cache", "docs", "tests", "benchmarks", "experiments"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     (whl,) = out.glob("faceiqa_studio-*.whl")
@@ -202,3 +207,48 @@ def test_model_builds_change_only_their_models_training_set(tmp_path):
     (tmp_path / "runs" / "ifqa").mkdir(parents=True)
     (tmp_path / "runs" / "ifqa" / "done").touch()
     assert seed_model_weights(tmp_path, "ifqa") == tmp_path / "runs" / "ifqa" / "ifqa.safetensors"
+
+
+def _people(shared_data, dest, n, min_photos=1):
+    """``dest/<person>/``: links to the photos of the first ``n`` LFW people with at least ``min_photos`` photos."""
+    people = [d for d in sorted((shared_data / "lfw" / "images").iterdir()) if len(list(d.glob("*.jpg"))) >= min_photos][:n]
+    for d in people:
+        (dest / d.name).mkdir(parents=True)
+        for f in sorted(d.glob("*.jpg")):
+            (dest / d.name / f.name).symlink_to(f)
+    return dest
+
+
+def short_trainer_runs(shared_data, work):
+    """The other two trainers' short CI recipes (configs/release/ci-runs/): tinyFQnet (labels, damage pre-training,
+    regression) and the robust detector (30 steps); returns what benchmarks/results/ci/trainers.json commits."""
+    import pandas as pd
+
+    from core.cli import main
+
+    runs = REPO / "configs" / "release" / "ci-runs"
+    photos = _people(shared_data, work / "tiny_photos", 16, min_photos=10)
+    assert main(["train", "tinyfqnet", str(photos), "--config", str(runs / "tinyfqnet.yaml"), "--out", str(work / "tiny"),
+                 "--workers", "1"]) == 0
+    hist = pd.read_csv(work / "tiny" / "metrics.csv")
+    faces = _people(shared_data, work / "det_photos", 6)
+    out = work / "robust.safetensors"
+    assert main(["train", "robust-face", str(faces), "--config", str(runs / "robust-face.yaml"), "--out", str(out),
+                 "--workers", "1", "--holdout", "0"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    return {"tinyfqnet": {"rows": len(pd.read_parquet(work / "tiny" / "labels.parquet")),
+                          "val_srcc": [round(float(v), 5) for v in hist.val_srcc],
+                          "train_l2": [round(float(v), 5) for v in hist.train_l2]},
+            "robust-face": {"steps": card["steps"], "loss": [c["loss"] for c in card["curve"]]}}
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_short_tinyfqnet_and_detector_runs_reproduce_their_committed_numbers(shared_data, tmp_path):
+    got = short_trainer_runs(shared_data, tmp_path)
+    committed = json.loads((CI_RESULTS / "trainers.json").read_text())
+    assert got["tinyfqnet"]["rows"] == committed["tinyfqnet"]["rows"]
+    for k in ("val_srcc", "train_l2"):
+        assert got["tinyfqnet"][k] == pytest.approx(committed["tinyfqnet"][k], abs=2e-3), k
+    assert got["robust-face"]["steps"] == committed["robust-face"]["steps"] == 30
+    assert got["robust-face"]["loss"] == pytest.approx(committed["robust-face"]["loss"], abs=2e-3)

@@ -1,1 +1,2 @@
-"""Training pipelines (one module per model) and resumable training state."""
+"""Training: one trainer per loop (``iqa``: the MOS-regressing seed models and IFQA's GAN, ``tinyfqnet``,
+``robust_face``), run files as data (``config``), resumable state (``state``) and the release pipeline (``defaults``)."""
