@@ -23,11 +23,6 @@ from ..tensors import image_to_tensor
 CAM_METHODS = ("GradCAM", "GradCAM++", "EigenCAM", "XGradCAM", "LayerCAM", "HiResCAM")
 
 
-def cam_layer(model: QualityModel) -> nn.Module:
-    """The feature layer a CAM is taken from: the model's own ``cam_target_layer()``."""
-    return model.cam_target_layer()
-
-
 class _ScoreOf(nn.Module):
     """Tensor in, (B, 1) score out: the interface the CAM package expects."""
 
@@ -55,7 +50,7 @@ def cam_heatmap(model: QualityModel, aligned: np.ndarray, landmarks: np.ndarray 
     lm = torch.from_numpy(np.asarray(landmarks, np.float32))[None] if landmarks is not None else None
     wrapper = _ScoreOf(model, lm).eval()
     x = image_to_tensor(aligned)[None].to(dev)
-    with model.cam_pass(), classes[method](model=wrapper, target_layers=[cam_layer(model)]) as cam:
+    with model.cam_pass(), classes[method](model=wrapper, target_layers=[model.cam_target_layer()]) as cam:
         heat = cam(input_tensor=x, targets=[RawScoresOutputTarget()])
     heat = model.merge_cam_views(heat)  # several views of the face in one pass (DSL-FIQA crops, IFQA mirror) -> one map
     heat = cv2.resize(np.asarray(heat, np.float32), (aligned.shape[1], aligned.shape[0]), interpolation=cv2.INTER_LINEAR)
