@@ -394,6 +394,83 @@ def _cmd_explore(args) -> int:
     return subprocess.call(cmd)
 
 
+def _rate_identity(src: str, mode: str) -> str:
+    return Path(src).parent.name if mode == "folder" else Path(src).stem
+
+
+def _cmd_rate_items(args) -> int:
+    import glob  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    from .data.ratings import build_items  # noqa: PLC0415
+
+    root, rows = Path(args.data_root), []
+    for spec in args.source:  # NAME=GLOB[@N][,aligned][,folder]
+        name, _, rest = spec.partition("=")
+        opts = rest.split(",")
+        pattern, _, n = opts[0].partition("@")
+        files = sorted(str(Path(p).relative_to(root)) for p in glob.glob(str(root / pattern), recursive=True) if Path(p).is_file())
+        if not files:
+            raise FaceIQAError(f"--source {spec}: no files match {root / pattern}")
+        if n:
+            files = sorted(np.random.default_rng(args.seed).permutation(files)[: int(n)].tolist())
+        ident = "folder" if "folder" in opts[1:] else "file"
+        rows += [(f, name, "aligned" in opts[1:], ident) for f in files]
+    modes = {f: m for f, _, _, m in rows}
+    items = build_items([r[:3] for r in rows], root, args.dir, identity_of=lambda s, d: f"{d}/{_rate_identity(s, modes[s])}")
+    print(f"{len(items)} items ({len(rows) - len(items)} without a usable face) -> {Path(args.dir) / 'items.csv'}; "
+          f"splits {items['split'].value_counts().to_dict()}")
+    return 0
+
+
+def _cmd_rate_sheet(args) -> int:
+    import json  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    from .data.ratings import contact_sheet, materialise, next_sheet, read_items  # noqa: PLC0415
+
+    items = next_sheet(args.dir, args.rater, args.per_sheet, args.pass_, args.retest, args.seed)
+    if not items:
+        print(f"{args.rater}: nothing left to rate in pass {args.pass_}")
+        return 0
+    all_items = read_items(args.dir)
+    paths = materialise(args.dir, args.data_root, all_items[all_items["item"].isin(items)], progress=False)
+    out = Path(args.dir) / "sheets"
+    out.mkdir(exist_ok=True)
+    stem = out / f"{args.rater}-p{args.pass_}-{'-'.join(i[:4] for i in items[:2])}"
+    Image.fromarray(contact_sheet([paths[i] for i in items], tile=args.tile, cols=args.cols)).save(f"{stem}.png")
+    Path(f"{stem}.json").write_text(json.dumps({"rater": args.rater, "pass": args.pass_, "items": items}, indent=1))
+    print(f"{stem}.png ({len(items)} faces); answer with: faceiqa rate record {args.dir} {stem}.json \"1-5 per face, half steps ok\"")
+    return 0
+
+
+def _cmd_rate_record(args) -> int:
+    import json  # noqa: PLC0415
+
+    from .data.ratings import RatingStore, parse_answers  # noqa: PLC0415
+
+    sheet = json.loads(Path(args.sheet).read_text())
+    vals = parse_answers(args.answers, len(sheet["items"]))
+    n = RatingStore(args.dir).add({"rater": sheet["rater"], "item": i, "rating": v, "pass": sheet["pass"], "sheet": Path(args.sheet).stem,
+                                   "method": "contact sheet"} for i, v in zip(sheet["items"], vals))
+    print(f"{n} ratings recorded for {sheet['rater']} (pass {sheet['pass']})")
+    return 0
+
+
+def _cmd_rate_export(args) -> int:
+    import json  # noqa: PLC0415
+
+    from .data.ratings import RatingStore, labels, test_retest  # noqa: PLC0415
+
+    df = labels(args.dir, args.data_root)
+    df.to_parquet(args.out) if args.out.endswith(".parquet") else df.to_csv(args.out, index=False)
+    rr = test_retest(RatingStore(args.dir).load())
+    print(f"{len(df)} rated faces -> {args.out}; splits {df['split'].value_counts().to_dict()}; test-retest {json.dumps(rr)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="faceiqa", description="Face image quality assessment, offline.")
     p.add_argument("-v", "--verbose", action="store_true", help="log warnings and info")
@@ -538,6 +615,37 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="comparison")
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=_cmd_compare)
+
+    ra = sub.add_parser("rate", help="human ratings: items to rate, contact sheets, record answers, export MOS labels")
+    rsub = ra.add_subparsers(dest="rate_command", required=True)
+    ri = rsub.add_parser("items", help="an items table (largest face of each photo, identity-disjoint splits)")
+    ri.add_argument("dir", help="rating set folder (items.csv, ratings.jsonl, faces/)")
+    ri.add_argument("--data-root", required=True, help="folder the sources are relative to")
+    ri.add_argument("--source", action="append", required=True,
+                    help="NAME=GLOB[@N][,aligned][,folder]: N random files of the glob; aligned = already a face crop; folder = identity is the parent folder")
+    ri.add_argument("--seed", type=int, default=0)
+    ri.set_defaults(func=_cmd_rate_items)
+    rs = rsub.add_parser("sheet", help="the next numbered contact sheet of faces this rater has not rated (PNG + JSON)")
+    rs.add_argument("dir")
+    rs.add_argument("--rater", required=True)
+    rs.add_argument("--data-root", required=True)
+    rs.add_argument("--pass", dest="pass_", type=int, default=1, choices=(1, 2), help="2: the test-retest repeat")
+    rs.add_argument("--retest", type=int, default=60, help="items repeated in pass 2")
+    rs.add_argument("--per-sheet", type=int, default=12)
+    rs.add_argument("--tile", type=int, default=320)
+    rs.add_argument("--cols", type=int, default=4)
+    rs.add_argument("--seed", type=int, default=0)
+    rs.set_defaults(func=_cmd_rate_sheet)
+    rr = rsub.add_parser("record", help="record the answers to a sheet (re-recording replaces, never duplicates)")
+    rr.add_argument("dir")
+    rr.add_argument("sheet", help="the sheet's .json")
+    rr.add_argument("answers", help='"4 3.5 2 ..." or "1:4 2:3.5 ..." (1 Bad, 2 Poor, 3 Fair, 4 Good, 5 Excellent)')
+    rr.set_defaults(func=_cmd_rate_record)
+    re_ = rsub.add_parser("export", help="MOS labels table (aligned crops + mos + ci95 + split) for train / evaluate / compare")
+    re_.add_argument("dir")
+    re_.add_argument("--data-root", required=True)
+    re_.add_argument("--out", required=True)
+    re_.set_defaults(func=_cmd_rate_export)
 
     st = sub.add_parser("studio", help="start the Gradio upload-and-score app")
     st.add_argument("--host", default="127.0.0.1")
