@@ -28,7 +28,7 @@ def face512(astronaut, astronaut_face):
 def test_fifteen_types_five_levels():
     assert len(TYPES) == 15 and LEVELS == (1, 2, 3, 4, 5)
     assert {SPECS[t].family for t in TYPES} == {"blur", "noise", "resize", "compression", "lighting", "contrast", "colour", "occlusion"}
-    assert EXTRA_TYPES == ("old_print",) and set(SPECS) == {*TYPES, *EXTRA_TYPES}  # opt-in types stay out of the defaults
+    assert EXTRA_TYPES == ("old_print", "realistic") and set(SPECS) == {*TYPES, *EXTRA_TYPES}  # opt-in types stay out of the defaults
     for s in SPECS.values():
         assert len(s.values) == 5
 

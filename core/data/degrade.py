@@ -10,7 +10,9 @@ Families (DSL-FIQA set S: blur, noise, resize, JPEG, extreme lighting; GFIQA Fig
 occlusion, colour and contrast): ``gaussian_blur, motion_blur, defocus_blur,
 gaussian_noise, poisson_noise, salt_pepper, resize, jpeg, webp, underexposure,
 overexposure, gamma, low_contrast, colour_cast, occlusion``; opt-in (:data:`EXTRA_TYPES`): ``old_print``, an
-aged print scanned (the real degradation of old-photo restoration inputs). :func:`random_composition`
+aged print scanned (the real degradation of old-photo restoration inputs), and ``realistic``, Real-ESRGAN's
+second-order blur/resize/noise/JPEG chain on a face shrunk to 12-64 px between the eyes, then upscaled back
+(:mod:`core.data.realistic`; what blind face restorers are trained on). :func:`random_composition`
 chains several. :class:`SetSSampler` / :class:`SetRSampler` draw DSL-FIQA's dual sets.
 """
 from __future__ import annotations
@@ -59,11 +61,14 @@ SPECS: dict[str, Spec] = {
         Spec("occlusion", "occlusion", "area", (0.03, 0.06, 0.1, 0.15, 0.22), False, "a flat patch over this fraction of the image"),
         Spec("old_print", "print", "age", (0.2, 0.4, 0.6, 0.8, 1.0), False,
              "an aged photographic print, scanned: faded sepia tones, print softness, film grain, dust specks and scratches"),
+        Spec("realistic", "realistic", "severity", (0.2, 0.4, 0.6, 0.8, 1.0), False,
+             "Real-ESRGAN's second-order degradation at a real restorer-input face size; level L: the L-th fifth of every "
+             "range (the record's severity, in ((L-1)/5, L/5], is the draw's)"),
     )
 }
 #: opt-in types: known to every function here, but outside :data:`TYPES`, so the default builds and samplers that
 #: draw from ``TYPES`` stay as they were (``faceiqa data build --extra-types old_print`` adds them)
-EXTRA_TYPES: tuple[str, ...] = ("old_print",)
+EXTRA_TYPES: tuple[str, ...] = ("old_print", "realistic")
 #: the default degradation types
 TYPES: tuple[str, ...] = tuple(t for t in SPECS if t not in EXTRA_TYPES)
 
@@ -222,6 +227,8 @@ def degrade_batch(
             recs[i]["box"] = [x0, y0, x0 + pw, y0 + ph]
     elif kind == "old_print":
         y = _old_print(x, applied, scale, generator, recs)
+    elif kind == "realistic":
+        y = _realistic(x, level, scale, generator, recs)
     else:  # pragma: no cover - SPECS and branches are kept in step by the tests
         raise KeyError(kind)
     return y.clamp(0.0, 1.0).to(x.dtype), recs
@@ -279,6 +286,24 @@ def _old_print(x: torch.Tensor, age: float, scale: float, g: torch.Generator, re
     return y
 
 
+def _realistic(x: torch.Tensor, level: int, scale: float, g: torch.Generator, recs: list[dict]) -> torch.Tensor:
+    """:func:`core.data.realistic.degrade_realistic` at ``level`` on each image (8-bit round trip), seeded from ``g``.
+
+    The face's eye distance is taken as a 512-px GFIQA crop's (128 px) times ``scale``, as for the spatial types.
+    """
+    from .realistic import GFIQA_EYE_FRACTION, REALESRGAN, degrade_realistic  # noqa: PLC0415
+
+    cfg = REALESRGAN.at_level(level)
+    out = []
+    for i in range(x.shape[0]):
+        seed = int(torch.randint(0, 2**62, (1,), generator=g, device=g.device))
+        img, rec = degrade_realistic(to_uint8(x[i]), np.random.default_rng(seed), config=cfg,
+                                     source_eye_px=GFIQA_EYE_FRACTION * 512 * scale)
+        recs[i].update(rec)
+        out.append(image_to_tensor(img))
+    return torch.stack(out).to(x.device, x.dtype)
+
+
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> (1, 3, H, W) float in [0, 1]."""
     return image_to_tensor(image)[None]
@@ -310,7 +335,7 @@ def apply_chain(image: np.ndarray, steps: Sequence[tuple[str, int]], seed: int =
 
 
 #: Order in which composed degradations are applied (capture -> processing -> storage)
-PIPELINE_ORDER = ("lighting", "contrast", "colour", "blur", "occlusion", "print", "noise", "resize", "compression")
+PIPELINE_ORDER = ("lighting", "contrast", "colour", "blur", "occlusion", "print", "realistic", "noise", "resize", "compression")
 
 
 def random_composition(

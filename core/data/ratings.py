@@ -248,8 +248,8 @@ def build_items(sources: Sequence[tuple[str, str, bool]], data_root: str | os.Pa
             faces = det.detect(load_image(Path(data_root) / src))
             if not faces:
                 continue
-            l, r = faces[0].eye_centres
-            eye = float(np.hypot(*(np.asarray(r) - np.asarray(l))))
+            left, right = faces[0].eye_centres
+            eye = float(np.hypot(*(np.asarray(right) - np.asarray(left))))
             if eye < min_eye_px:
                 continue
         rows.append({"item": item_id(src, 0), "source": src, "face": 0, "dataset": dataset, "identity": ident, "eye_px": eye})
