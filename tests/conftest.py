@@ -41,6 +41,14 @@ def astronaut_face(astronaut):
 
 
 @pytest.fixture(scope="session")
+def face512(astronaut, astronaut_face) -> np.ndarray:
+    """The astronaut's face, GFIQA-aligned at 512 px."""
+    from core.faces import align_gfiqa
+
+    return align_gfiqa(astronaut, astronaut_face, 512).image
+
+
+@pytest.fixture(scope="session")
 def face_ladder(tmp_path_factory, astronaut, astronaut_face):
     """The astronaut's aligned face, clean and under 5 degradation types x 3 levels: (folder, labels, images)."""
     import cv2

@@ -18,13 +18,6 @@ from core.data.degrade import (
 from core.data.pseudo_mos import GFIQA_FACE_BOX, gmsd, ms_ssim, pseudo_mos
 
 
-@pytest.fixture(scope="module")
-def face512(astronaut, astronaut_face):
-    from core.faces import align_gfiqa
-
-    return align_gfiqa(astronaut, astronaut_face, 512).image
-
-
 def test_fifteen_types_five_levels():
     assert len(TYPES) == 15 and LEVELS == (1, 2, 3, 4, 5)
     assert {SPECS[t].family for t in TYPES} == {"blur", "noise", "resize", "compression", "lighting", "contrast", "colour", "occlusion"}

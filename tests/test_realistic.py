@@ -25,13 +25,6 @@ from core.data.realistic import (
 )
 
 
-@pytest.fixture(scope="module")
-def face512(astronaut, astronaut_face):
-    from core.faces import align_gfiqa
-
-    return align_gfiqa(astronaut, astronaut_face, 512).image
-
-
 def _lapvar(img: np.ndarray) -> float:
     return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64), cv2.CV_64F).var())
 
