@@ -30,10 +30,11 @@ PAPER = {
     ("ifqa", "paper"): "~105 M params (public model.py)",
     ("dsl-fiqa", "paper"): "ViT-B/16-384 (86 M) + 116 M landmark MLP (public code)",
     ("resnet50-iqa", "paper"): "ResNet50 baseline (GFIQA Table III)",
+    ("mobile-fiqa", "paper"): "VQualA 2025 budget: <= 0.5 GFLOPs (multiply-adds, thop convention), <= 5 M params",
 }
 CONFIGS = [("stylegan-iqa", "paper"), ("stylegan-iqa", "lite"), ("dsl-fiqa", "paper"), ("dsl-fiqa", "lite"),
            ("ifqa", "paper"), ("ifqa", "lite"), ("ifqa", "lite+mirror"), ("resnet50-iqa", "paper"), ("resnet50-iqa", "lite"),
-           ("tinyfqnet", "paper")]
+           ("tinyfqnet", "paper"), ("mobile-fiqa", "paper")]
 
 #: configs measured with overrides: the shipped IFQA runs D on the face and on its mirror image (``mirror_average``)
 VARIANTS = {"lite+mirror": ("lite", {"mirror_average": True})}

@@ -22,8 +22,8 @@ from .models.base import QualityModel
 from .tensors import image_to_tensor
 
 #: the model `faceiqa score`, `assess` and the apps use unless told otherwise (why this one: its card,
-#: core/assets/stylegan-iqa.md, and docs/comparison.md)
-DEFAULT_MODEL = "stylegan-iqa"
+#: core/assets/mobile-fiqa.md, and docs/comparison.md: it agrees with people on rated real faces)
+DEFAULT_MODEL = "mobile-fiqa"
 
 #: GFIQA-20k categories (paper Fig. 4): Bad [0, .2], Poor (.2, .4], Fair (.4, .6], Good (.6, .8], Excellent (.8, 1]
 CATEGORIES = ("Bad", "Poor", "Fair", "Good", "Excellent")

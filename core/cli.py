@@ -222,6 +222,26 @@ def _cmd_train_model(args) -> int:
     return 0
 
 
+def _cmd_train_mobile(args) -> int:
+    from .data.ratings import labels as rated_labels  # noqa: PLC0415
+    from .train.mobile import MobileTrainConfig, train_mobile  # noqa: PLC0415
+
+    cfg = MobileTrainConfig.from_yaml(args.config) if args.config else MobileTrainConfig()
+    build = _read_labels(args.build, None)
+    build["image"] = build["path"]
+    rated = rated_labels(args.ratings, args.data_root)
+    if not (rated["split"] == "val").any() or not (rated["split"] == "train").any():
+        raise FaceIQAError(f"{args.ratings}: needs rated 'train' and 'val' faces")
+    work = args.work or str(Path(args.out).with_suffix("")) + "-work"
+    report = train_mobile(build, rated, args.out, cfg, work, progress=not args.quiet)
+    sel = report["selected"]
+    print(f"{args.out}: recipe {sel['name']} alpha {sel['alpha']:g} mix {sel['mix']:g} "
+          f"(rated val SRCC {report['selection_row']['rated_val_srcc']:.3f}, synthetic val "
+          f"{report['selection_row']['synthetic_val_srcc']:.3f})"
+          + (f"; rated test SRCC {report['rated_test']['srcc']:.3f}" if "rated_test" in report else ""))
+    return 0
+
+
 def _cmd_train_tinyfqnet(args) -> int:
     from dataclasses import fields, replace  # noqa: PLC0415
 
@@ -478,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", help="score every face in images or folders into a CSV/Parquet table (resumable)")
     s.add_argument("paths", nargs="+", help="image files and/or folders (searched recursively)")
-    s.add_argument("--model", default="stylegan-iqa", help="registry name (see `faceiqa models`); default: core.DEFAULT_MODEL")
+    s.add_argument("--model", default="mobile-fiqa", help="registry name (see `faceiqa models`); default: core.DEFAULT_MODEL")
     s.add_argument("--weights", default=None, help="a .safetensors checkpoint (with its .json) for the model")
     s.add_argument("--out", default="scores.csv", help="output .csv or .parquet (re-running resumes it)")
     s.add_argument("--faces", choices=("all", "largest"), default="all")
@@ -564,6 +584,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--reals", default=None, help="ifqa: labels of extra clean faces for D (`faceiqa data build --per-source 0`), "
                    "used when the config sets extra_reals")
     m.set_defaults(func=_cmd_train_model)
+
+    mf = tsub.add_parser("mobile-fiqa", help="the default model: frozen ImageNet features, heads fitted to synthetic "
+                         "labels and human ratings, chosen on both validation splits, calibrated to people")
+    mf.add_argument("--build", required=True, help="labels.csv of a `faceiqa data build` (its val people: synthetic validation)")
+    mf.add_argument("--ratings", required=True, help="rating set folder (ratings/real-faces): train / val / test faces")
+    mf.add_argument("--data-root", default=None, help="where the rated photos live (to make missing crops)")
+    mf.add_argument("--config", default=None, help="recipe YAML (configs/train/mobile-fiqa/default.yaml)")
+    mf.add_argument("--out", required=True, help=".safetensors to write (+ .json, .selection.csv)")
+    mf.add_argument("--work", default=None, help="feature cache folder (default: beside --out); a rerun reuses it")
+    mf.add_argument("-q", "--quiet", action="store_true")
+    mf.set_defaults(func=_cmd_train_mobile)
 
     q = tsub.add_parser("tinyfqnet", help="recognition-oriented labels (Eq. 1, dlib) + tinyFQnet training on identity folders")
     q.add_argument("photos", help="folder of identity folders (LFW layout)")

@@ -48,6 +48,21 @@ BLUR_INFO = ModelInfo(
 )
 
 
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+_BINOMIAL = (torch.tensor([1.0, 2.0, 1.0])[:, None] * torch.tensor([1.0, 2.0, 1.0])[None] / 16.0).view(1, 1, 3, 3)
+
+
+def log_laplacian_var(aligned: torch.Tensor) -> torch.Tensor:
+    """(B,) log variance of the Laplacian of the inner face of GFIQA-aligned crops (B, 3, S, S) in [0, 1], grey
+    0..255 after a 3x3 binomial pre-smoothing; at the crop's own resolution S."""
+    grey = rgb_to_grey255(aligned)
+    s = grey.shape[-1]
+    # inner face of a GFIQA crop: eyes at y=0.5 S, x=0.375/0.625 S; chin near 0.85 S
+    inner = grey[..., int(0.30 * s) : int(0.86 * s), int(0.25 * s) : int(0.75 * s)]
+    smooth, lap = _BINOMIAL.to(grey), _LAPLACIAN.to(grey)
+    return torch.log(F.conv2d(F.conv2d(inner, smooth), lap).flatten(1).var(dim=1) + 0.01)  # 0.01: floor, flat patches
+
+
 class BlurQuality(QualityModel):
     info = BLUR_INFO
 
@@ -55,18 +70,9 @@ class BlurQuality(QualityModel):
         super().__init__(centre=centre, width=width)
         self.register_buffer("centre", torch.tensor(float(centre)))
         self.register_buffer("width", torch.tensor(float(width)))
-        lap = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-        b = torch.tensor([1.0, 2.0, 1.0])
-        self.register_buffer("laplacian", lap.view(1, 1, 3, 3), persistent=False)
-        self.register_buffer("smooth", (b[:, None] * b[None] / 16.0).view(1, 1, 3, 3), persistent=False)
 
     def log_laplacian_var(self, aligned: torch.Tensor) -> torch.Tensor:
-        grey = rgb_to_grey255(aligned)
-        s = grey.shape[-1]
-        # inner face of a GFIQA crop: eyes at y=0.5 S, x=0.375/0.625 S; chin near 0.85 S
-        inner = grey[..., int(0.30 * s) : int(0.86 * s), int(0.25 * s) : int(0.75 * s)]
-        lap = F.conv2d(F.conv2d(inner, self.smooth.to(grey.dtype)), self.laplacian.to(grey.dtype))
-        return torch.log(lap.flatten(1).var(dim=1) + 0.01)  # 0.01: floor for flat patches
+        return log_laplacian_var(aligned)
 
     def forward(self, batch):
         raw = self.log_laplacian_var(batch["aligned"])
