@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--type-weights", default=None, metavar="TYPE=W,...",
                    help="relative odds of degradation types in single-degradation copies, others 1 (e.g. jpeg=3,webp=2)")
     b.add_argument("--extra-types", default=None, metavar="TYPE,...",
-                   help="add opt-in degradation types to the 15 defaults (old_print: an aged print, scanned)")
+                   help="add opt-in degradation types to the 15 defaults (old_print: an aged print, scanned; realistic: Real-ESRGAN second-order chain at real face sizes)")
     b.add_argument("--max-per-identity", type=int, default=2, help="photos per person (0: all)")
     b.add_argument("--ladder", default=None, help="also write every face at levels 0..5 of this degradation")
     b.add_argument("--format", choices=("png", "jpg"), default="png")

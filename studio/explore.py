@@ -13,6 +13,7 @@ nav = st.navigation([
     st.Page(str(PAGES / "5_Failures.py"), url_path="failures", title="Failure review", icon=":material/report:"),
     st.Page(str(PAGES / "2_Fairness.py"), url_path="fairness", title="Fairness", icon=":material/balance:"),
     st.Page(str(PAGES / "6_Frames.py"), url_path="frames", title="Frame picker", icon=":material/burst_mode:"),
+    st.Page(str(PAGES / "7_Rate.py"), url_path="rate", title="Rate faces", icon=":material/star_rate:"),
     st.Page(str(PAGES / "1_Scores.py"), url_path="scores", title="Scores", icon=":material/table:"),
 ])
 nav.run()

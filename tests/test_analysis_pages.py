@@ -141,3 +141,34 @@ def test_explore_main_script_lists_every_page(sample_stats):
     src = (REPO / "studio" / "explore.py").read_text()
     pages = sorted(p.name for p in (REPO / "pages").glob("*.py"))
     assert all(p in src for p in pages), pages  # every page is reachable from `faceiqa explore`
+
+
+def test_rate_page_records_blind_ratings_and_resumes(tmp_path, face512):
+    import pandas as pd
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    from core.data.ratings import RatingStore
+
+    root = tmp_path / "set"
+    (root / "faces").mkdir(parents=True)
+    ids = [f"item{i}" for i in range(3)]
+    pd.DataFrame({"item": ids, "source": [f"x/{i}.png" for i in ids], "face": 0, "dataset": "test", "identity": ids,
+                  "eye_px": float("nan"), "split": "test"}).to_csv(root / "items.csv", index=False)
+    for i in ids:
+        Image.fromarray(face512).save(root / "faces" / f"{i}.png")
+    at = AppTest.from_file(str(REPO / "pages" / "7_Rate.py"), default_timeout=120)
+    at.run()
+    at.text_input[0].input(str(root)).run()
+    assert "Enter your rater name" in at.info[0].value
+    at.text_input[1].input("tester").run()
+    assert not at.exception, at.exception
+    at.select_slider[0].set_value(4.5).run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    got = RatingStore(root).load()
+    assert len(got) == 1 and got.rating[0] == 4.5 and got.rater[0] == "tester" and got.item[0] in ids
+    assert "1 of 3" in at.get("progress")[0].proto.text  # resumes: the rated face is not shown again
+    at.radio[0].set_value("pairs").run()
+    at.button[0].click().run()
+    assert not at.exception and len(RatingStore(root).load(kind="pair")) == 1
