@@ -38,6 +38,9 @@ def write_comparison(data: Path, work: Path, results: Path = RESULTS) -> None:
     pairs.to_csv(results / "real_pairs.csv", index=False)
     print(pairs.to_string(index=False))
     header = f"""<!-- produced by: faceiqa train defaults --work DIR --ship && python -m benchmarks.comparison --work DIR -->
+Agreement with **people** (rated real faces, the default `mobile-fiqa`, BRISQUE): [comparison_rated.md](comparison_rated.md).
+Below: the seed models on synthetic labels.
+
 Held-out people: `faceiqa data build {recipe.source_args} {' '.join(recipe.heldout_build)}` - the 20 % of each folder's identities
 that no shipped model (detector, tinyFQnet, seed models) trained on (LFW people; UTKFace and deepface files count as
 their own identities - deepface has several photos per celebrity, so a person can sit on both sides there). Labels

@@ -103,12 +103,14 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / "agreement.csv", index=False)
     n_real = int(((rated.split == "test") & rated.dataset.str.startswith("real")).sum())
-    md = [f"<!-- produced by: python -m benchmarks.rated_comparison {' '.join(f'--{k} {v}' for k, v in (('heldout', args.heldout),) if v)} -->",
+    md = ["<!-- produced by: python -m benchmarks.rated_comparison --data-root ../shared/data --heldout HELDOUT/labels.csv -->",
           "# Agreement with people (rated real faces)", "",
           f"Rating set `{args.ratings}` (its card: who rated and how): {len(rated)} faces, test split "
           f"{int((rated.split == 'test').sum())} ({n_real} real degraded faces from restoration projects). Each scorer sees "
           "the 512-px GFIQA-aligned crop; BRISQUE (PyPI `brisque` 0.2.0, SVR on LIVE human scores) the same crop in its own "
-          "numpy<2 environment. Category agreement: the GFIQA category of the score vs that of the rated MOS.", "",
+          "numpy<2 environment. Category agreement: the GFIQA category of the score vs that of the rated MOS. \"all\" "
+          "includes the rated train faces `mobile-fiqa` was fitted on; judge it by the test columns. Synthetic held-out: "
+          "the 600-image build of people no shipped model saw (`docs/comparison.md`).", "",
           to_markdown(table, 3)]
     Path(args.out).write_text("\n".join(md) + "\n")
     print(table.to_string(index=False))

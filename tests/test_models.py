@@ -23,7 +23,7 @@ def test_registry_lists_declared_models():
         # a trainable model loads its shipped weights; one without (resnet50-iqa) is built untrained only when asked
         m = create_model(info.name, device="cpu", pretrained=bool(shipped_weights(info.name)) or not info.trainable)
         assert m.info.name == info.name and not m.training
-    with pytest.raises(ModelNotFoundError, match="unknown model 'nope'; available: dsl-fiqa, ifqa, perceptual-blur"):
+    with pytest.raises(ModelNotFoundError, match="unknown model 'nope'; available: dsl-fiqa, ifqa, mobile-fiqa, perceptual-blur"):
         create_model("nope")
 
 

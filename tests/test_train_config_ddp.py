@@ -40,6 +40,12 @@ def test_run_files_parse_into_checked_configs(path):
         assert set(raw["train"]) <= set(vars(PRESETS["paper"]))
         assert set(raw.get("labels") or {}) <= set(vars(LabelConfig()))
         return
+    if raw["model"] == "mobile-fiqa":  # its own trainer: frozen features, heads chosen on rated + synthetic val
+        from core.train.mobile import MobileTrainConfig
+
+        cfg = MobileTrainConfig.from_yaml(path)
+        assert cfg.backbone == "mobilenet_v2" and len(cfg.recipes) >= 1 and 0.0 in cfg.mixes
+        return
     from core.train.config import load_run_config
 
     run = load_run_config(path)

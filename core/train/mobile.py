@@ -63,6 +63,8 @@ class MobileTrainConfig:
         import yaml  # noqa: PLC0415
 
         raw = yaml.safe_load(Path(path).read_text()) or {}
+        if raw.pop("model", "mobile-fiqa") != "mobile-fiqa":
+            raise ValueError(f"{path}: not a mobile-fiqa recipe")
         base = raw.pop("base", {})
         recipes = [HeadRecipe(**{**base, **r}) for r in raw.pop("recipes", [{}])]
         return cls(recipes=recipes, **raw)
