@@ -16,7 +16,7 @@ import json, sys
 import core
 from core.faces import FaceDetector
 out = {"core": core.__file__}
-for model in ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet"):
+for model in ("mobile-fiqa", "stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet"):
     s = core.Scorer(model, device="cpu")
     out[model] = [[f.score for f in s.assess(p).faces] for p in sys.argv[1:]]
 out["robust"] = [f.box for f in FaceDetector(detector="robust").detect(core.load_image(sys.argv[1]))]
@@ -52,7 +52,7 @@ def _score(python_path, cwd):
 
 def test_wheel_ships_the_weights_and_scores_like_the_checkout(wheel, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
-    for stem in ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet", "robust-face", "gender-dlib128"):
+    for stem in ("mobile-fiqa", "stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet", "robust-face", "gender-dlib128"):
         assert f"core/assets/{stem}.safetensors" in names and f"core/assets/{stem}.json" in names, stem
     assert "core/assets/ifqa.md" in names and not any(n.startswith(("tests/", "benchmarks/", "experiments/")) for n in names)
     site = tmp_path / "site"
@@ -62,7 +62,7 @@ def test_wheel_ships_the_weights_and_scores_like_the_checkout(wheel, tmp_path):
     installed = _score(site, tmp_path)  # run outside the checkout: only the installed copy is importable
     checkout = _score(REPO, REPO)
     assert installed["core"].startswith(str(site)) and checkout["core"].startswith(str(REPO))
-    for key in ("stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet"):
+    for key in ("mobile-fiqa", "stylegan-iqa", "dsl-fiqa", "ifqa", "tinyfqnet"):
         assert installed[key] == checkout[key], key
         sharp, blurred = installed[key][0][0], installed[key][1][0]
         assert sharp > blurred + 0.02, (key, sharp, blurred)  # trained weights, not a random net's constant
