@@ -242,6 +242,24 @@ def _cmd_train_mobile(args) -> int:
     return 0
 
 
+def _cmd_train_distil(args) -> int:
+    from .data.ratings import labels as rated_labels  # noqa: PLC0415
+    from .train.distil import distillation_table, teacher_scores  # noqa: PLC0415
+
+    build = _read_labels(args.build, None)
+    build["image"] = build["path"]
+    rated = rated_labels(args.ratings, args.data_root)
+    scores = teacher_scores(build["image"].tolist(), args.teacher, args.teacher_weights, progress=not args.quiet)
+    table = distillation_table(build, rated, scores, args.teacher, args.human_repeat)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(args.out) + ".tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(args.out)  # never a half-written table
+    n = table["split"].value_counts().to_dict()
+    print(f"{args.out}: {len(table)} rows {n}; teacher {args.teacher} on {int((table.label != 'human').sum())} build faces")
+    return 0
+
+
 def _cmd_train_tinyfqnet(args) -> int:
     from dataclasses import fields, replace  # noqa: PLC0415
 
@@ -595,6 +613,18 @@ def build_parser() -> argparse.ArgumentParser:
     mf.add_argument("--work", default=None, help="feature cache folder (default: beside --out); a rerun reuses it")
     mf.add_argument("-q", "--quiet", action="store_true")
     mf.set_defaults(func=_cmd_train_mobile)
+
+    dl = tsub.add_parser("distil-labels", help="a student's labels table: a teacher's scores on a build's faces + the rated "
+                         "faces (train: their MOS; val / test: people choose and judge the student)")
+    dl.add_argument("--build", required=True, help="labels.csv of a `faceiqa data build` (512 crops)")
+    dl.add_argument("--ratings", required=True, help="rating set folder (ratings/real-faces)")
+    dl.add_argument("--data-root", default=None, help="where the rated photos live (to make missing crops)")
+    dl.add_argument("--teacher", default="mobile-fiqa", help="registered model whose scores become the labels")
+    dl.add_argument("--teacher-weights", default=None, help="its checkpoint (default: the shipped weights)")
+    dl.add_argument("--human-repeat", type=int, default=3, help="copies of each rated train face in the table")
+    dl.add_argument("--out", required=True, help="labels CSV for `faceiqa train model --labels`")
+    dl.add_argument("-q", "--quiet", action="store_true")
+    dl.set_defaults(func=_cmd_train_distil)
 
     q = tsub.add_parser("tinyfqnet", help="recognition-oriented labels (Eq. 1, dlib) + tinyFQnet training on identity folders")
     q.add_argument("photos", help="folder of identity folders (LFW layout)")

@@ -142,7 +142,7 @@ def test_training_free_variant_scores_and_declares_lower_better():
     from core.models import create_model
 
     tf = create_model("stylegan-iqa-tf", device="cpu")
-    assert tf.info.lower_better and tf.distance_name in ("lpips", "ms-ssim")
+    assert tf.info.lower_better and tf.distance_name in ("lpips", "features", "ms-ssim")
     x = torch.rand(2, 3, 256, 256)
     with torch.no_grad():
         d = tf({"aligned": x})

@@ -165,3 +165,21 @@ def create_backbone(name: str, pretrained: bool = True, weights: str | Path | No
         if missing or unexpected:
             raise CheckpointError(f"{name}: checkpoint does not fit (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return Backbone(spec, trunk, levels)
+
+
+def load_imagenet(model: nn.Module) -> int:
+    """Put ImageNet weights into every :class:`Backbone` inside ``model`` (a fresh model about to be trained;
+    a trained checkpoint already holds its backbone). Returns how many backbones were loaded."""
+    n = 0
+    for module in model.modules():
+        if isinstance(module, Backbone):
+            fresh = create_backbone(module.spec.name, pretrained=True)
+            module.trunk.load_state_dict(fresh.trunk.state_dict())
+            n += 1
+    return n
+
+
+def keep_frozen(backbone: Backbone) -> None:
+    """Freeze ``backbone``: no gradients, and batch norm keeps its ImageNet statistics (call again after ``train()``)."""
+    backbone.requires_grad_(False)
+    backbone.eval()

@@ -17,6 +17,9 @@ used by the DSL loss, the studio's UMAP and retrieval).
 
 Choices (read from the paper and its public code, see anchors.md section 1; all ours):
 
+* Without the ViT-B/16 checkpoint (it cannot be downloaded here) the ``pretrained`` config takes the image tokens
+  from an ImageNet MobileNetV2 instead (:class:`PyramidTokens`): its four levels pooled onto the 16-px patch grid
+  and concatenated (24 + 32 + 96 + 1280 channels), the multi-level stand-in for blocks 7-10.
 * Cross-attention as in Stable Diffusion (the paper's words): image tokens query the
   degradation tokens. (The public code does the reverse and interpolates 96 queries to 576.)
 * Landmark guidance: each of the 68 landmark *identifiers* is NeRF-encoded (10 frequencies,
@@ -46,6 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tensors import resize_square
+from .backbones import create_backbone, keep_frozen
 from .base import ModelInfo, QualityModel, resolve_preset
 from .registry import register_model
 
@@ -86,6 +90,26 @@ class ViTFeatures(nn.Module):
             if i >= max(self.blocks):
                 break
         return torch.cat(outs, dim=-1)  # (B, N, len(blocks) * dim)
+
+
+class PyramidTokens(nn.Module):
+    """The ImageNet backbone's four levels, each average-pooled (or, if coarser, upsampled) onto the patch grid and
+    concatenated on channels: (B, grid^2, sum of level widths) - the multi-level stand-in for ViT blocks 7-10."""
+
+    def __init__(self, backbone: str, grid: int, frozen: bool = False):
+        super().__init__()
+        self.backbone = create_backbone(backbone, pretrained=False)  # ImageNet weights: backbones.load_imagenet
+        self.grid = grid
+        self.frozen = frozen
+        self.out_dim = sum(self.backbone.channels)
+        if frozen:
+            keep_frozen(self.backbone)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = [F.adaptive_avg_pool2d(m, self.grid) if m.shape[-1] >= self.grid
+                else F.interpolate(m, size=(self.grid, self.grid), mode="bilinear", align_corners=False)
+                for m in self.backbone(x)]
+        return torch.cat(maps, 1).flatten(2).transpose(1, 2)
 
 
 def _load_cached_vit(vit: nn.Module, image_size: int) -> bool:
@@ -269,6 +293,9 @@ class DSLConfig:
     vit_mlp: int = 3072
     vit_blocks: tuple[int, ...] = (6, 7, 8, 9)  # blocks 7-10
     vit_pretrained: bool = False
+    # "vit" (above) or an ImageNet backbone of core.models.backbones: its four levels on the patch grid (PyramidTokens)
+    features: str = "vit"
+    freeze_features: bool = False
     neck: tuple[int, int, int] = (768, 384, 256)  # widths after the three 1x1 projections
     swin_heads: int = 4
     swin_window: int = 4
@@ -290,6 +317,9 @@ DSL_PRESETS = {
     "lite": DSLConfig(input_size=192, crop=128, vit_layers=6, vit_heads=3, vit_dim=96, vit_mlp=384, vit_blocks=(2, 3, 4, 5),
                       neck=(128, 96, 64), swin_heads=2, decoder_blocks=2, decoder_heads=4, deg_widths=(16, 32, 64),
                       deg_pool=(4, 6), deg_embed=64),
+    # lite's neck and decoder on the ImageNet MobileNetV2 pyramid, 192-px crops of the 256 face (12x12 tokens)
+    "pretrained": DSLConfig(input_size=256, crop=192, features="mobilenet_v2", neck=(192, 96, 64), swin_heads=2,
+                            decoder_blocks=2, decoder_heads=4, deg_widths=(16, 32, 64), deg_pool=(4, 6), deg_embed=64),
 }
 
 DSL_INFO = ModelInfo(
@@ -315,8 +345,11 @@ class DSLFIQA(QualityModel):
             raise ValueError("crop must be a multiple of the patch size and fit in the input")
         self.grid = cfg.crop // cfg.patch
         n_tok = self.grid * self.grid
-        self.features = ViTFeatures(cfg.crop, cfg.patch, cfg.vit_layers, cfg.vit_heads, cfg.vit_dim, cfg.vit_mlp, cfg.vit_blocks,
-                                    cfg.vit_pretrained)
+        if cfg.features == "vit":
+            self.features = ViTFeatures(cfg.crop, cfg.patch, cfg.vit_layers, cfg.vit_heads, cfg.vit_dim, cfg.vit_mlp, cfg.vit_blocks,
+                                        cfg.vit_pretrained)
+        else:
+            self.features = PyramidTokens(cfg.features, self.grid, cfg.freeze_features)
         c0, c1, c2 = cfg.neck
         self.tab1 = nn.Sequential(ChannelAttention(n_tok), ChannelAttention(n_tok))
         self.proj1 = nn.Linear(self.features.out_dim, c0)
@@ -334,6 +367,12 @@ class DSLFIQA(QualityModel):
                                           nn.Linear(head_in, 1), nn.ReLU())
         self.confidence_head = nn.Sequential(nn.Linear(head_in, head_in), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout),
                                              nn.Linear(head_in, 1), nn.Sigmoid())
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if isinstance(self.features, PyramidTokens) and self.features.frozen:
+            self.features.backbone.eval()  # ImageNet batch-norm statistics stay
+        return self
 
     def freeze_degradation(self, frozen: bool = True) -> None:
         """DSL-FIQA trains the degradation encoder first, then keeps it fixed (section 3.4)."""

