@@ -126,3 +126,32 @@ def test_rated_identities_and_selection_rule():
     ids = rated_identities(rated)
     assert {"A_B", "x.jpg.chip"} <= ids and "C_D" not in ids
     assert selection_score(0.9, 0.6) == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("name,width", [("mobilenet_v2", 96), ("efficientnet_lite0", 112)])
+def test_stride16_block_is_the_stride_16_level(name, width):
+    b = create_backbone(name, pretrained=False).eval()
+    seen = []
+    handle = b.stride16_block().register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        b(torch.rand(1, 3, 224, 224))
+    handle.remove()
+    assert seen == [(1, width, 14, 14)]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["0777.png", "0763.png"])
+def test_default_gradcam_explains_the_issues_blurred_faces(shared_data, name):
+    """GradCAM on the last conv lit only the top-left corner of 0777.png and was empty (all zero) for 0763.png; on the
+    stride-16 level the map is non-empty and centred on the face."""
+    import cv2
+
+    from core.analysis.explain import cam_heatmap
+    from core.io import load_image
+
+    img = cv2.resize(load_image(shared_data / "codeformer-inputs" / "cropped_faces" / name), (512, 512))
+    heat = cam_heatmap(create_model("mobile-fiqa", device="cpu"), img)
+    assert np.isfinite(heat).all() and heat.sum() > 0
+    ys, xs = np.mgrid[:512, :512]
+    com = (heat * ys).sum() / heat.sum(), (heat * xs).sum() / heat.sum()
+    assert all(128 <= c <= 384 for c in com), com

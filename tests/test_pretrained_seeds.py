@@ -170,3 +170,15 @@ def test_freeze_helper_turns_gradients_and_batch_norm_off():
     b = backbones.create_backbone("mobilenet_v2", pretrained=False).train()
     keep_frozen(b)
     assert not b.training and not any(p.requires_grad for p in b.parameters())
+
+
+def test_teacher_scores_rank_a_blurred_face_below_it_and_keep_nan_for_a_bad_file(tmp_path, face512):
+    import cv2
+
+    from core.train.distil import teacher_scores
+
+    cv2.imwrite(str(tmp_path / "sharp.png"), face512[..., ::-1])
+    cv2.imwrite(str(tmp_path / "blur.png"), cv2.GaussianBlur(face512, (0, 0), 4)[..., ::-1])
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    s = teacher_scores([str(tmp_path / n) for n in ("sharp.png", "bad.png", "blur.png")], progress=False)
+    assert np.isnan(s[1]) and s[0] > s[2] + 0.1

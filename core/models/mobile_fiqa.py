@@ -136,7 +136,9 @@ class MobileFIQA(QualityModel):
         return {"uncalibrated": self.head_score(self.features(x)), "log_laplacian_var": log_laplacian_var(x)}
 
     def cam_target_layer(self) -> nn.Module:
-        return self.backbone.last_conv()
+        # the stride-16 level: GradCAM on the last conv lit only a corner of a blurred face (0777.png: the score runs
+        # through std pooling and the Laplacian, whose gradient at 7x7 is near-uniform); at 14x14 it lands on the face
+        return self.backbone.stride16_block()
 
     def training_loss(self, x, landmarks, mos, rng):
         """End-to-end fine-tuning (``faceiqa train model``) regresses the MOS with the synthetic branch."""
