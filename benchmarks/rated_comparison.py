@@ -53,19 +53,6 @@ def cached_predictions(models, images: list[str], cache: Path, weights: dict[str
     return have[have.model.isin(models) & have.image.isin(images)]
 
 
-def lower_better(model: str) -> bool:
-    from core.models.registry import model_info  # noqa: PLC0415
-
-    try:
-        return model_info(model).lower_better
-    except Exception:  # noqa: BLE001 - a candidate label, not a registered name
-        return False
-
-
-def label(model: str) -> str:
-    return f"{model} (lower better, negated)" if lower_better(model) else model
-
-
 def agreement_table(rated: pd.DataFrame, scores: dict[str, np.ndarray]) -> pd.DataFrame:
     """One row per scorer (higher = better quality in ``scores``)."""
     test = (rated.split == "test").to_numpy()
@@ -114,7 +101,11 @@ def main() -> None:
     args.models = [*args.models, *weights]
     preds = cached_predictions(args.models, rated.image.tolist(), Path(args.cache), weights)
     scores = {m: rated.image.map(preds[preds.model == m].set_index("image").score).to_numpy(float) for m in args.models}
-    scores = {label(m): -v if lower_better(m) else v for m, v in scores.items()}
+    from core.models.registry import model_info  # noqa: PLC0415
+
+    negate = {m: m not in weights and model_info(m).lower_better for m in args.models}  # candidates: higher better
+    name_of = {m: f"{m} (lower better, negated)" if negate[m] else m for m in args.models}
+    scores = {name_of[m]: -v if negate[m] else v for m, v in scores.items()}
     if args.brisque:
         bq = pd.read_csv(args.brisque)
     else:
@@ -128,11 +119,11 @@ def main() -> None:
         h = pd.read_csv(args.heldout)
         paths = [str(Path(args.heldout).parent / p) for p in h.image]
         hp = cached_predictions(args.models, paths, Path(args.cache), weights)
-        by_label = {label(m): m for m in args.models}
+        model_of = {v: k for k, v in name_of.items()}
         table["SRCC synthetic held-out"] = [
-            (-1 if lower_better(by_label[n]) else 1)
-            * srcc(pd.Series(paths).map(hp[hp.model == by_label[n]].set_index("image").score).to_numpy(float), h.mos.to_numpy())
-            if n in by_label else float("nan") for n in table.scorer]
+            (-1 if negate[model_of[n]] else 1)
+            * srcc(pd.Series(paths).map(hp[hp.model == model_of[n]].set_index("image").score).to_numpy(float), h.mos.to_numpy())
+            if n in model_of else float("nan") for n in table.scorer]
     RESULTS.mkdir(parents=True, exist_ok=True)
     table.to_csv(RESULTS / "agreement.csv", index=False)
     n_real = int(((rated.split == "test") & rated.dataset.str.startswith("real")).sum())

@@ -234,10 +234,10 @@ class StyleGANIQA(QualityModel):
         self.info = replace(STYLEGAN_IQA_INFO, input_size=cfg.input_size)
         if cfg.encoder == "resnet":
             self.encoder = ResNetStages(cfg.encoder_depth, cfg.encoder_pretrained, cfg.encoder_width)
-            widths = self.encoder.widths
+            w = self.encoder.widths
         else:  # ImageNet weights go in before training (backbones.load_imagenet); a checkpoint holds its own
             self.encoder = create_backbone(cfg.encoder, pretrained=False)
-            widths = self.encoder.channels
+            w = self.encoder.channels
         if cfg.freeze_encoder:
             keep_frozen(self.encoder)
         if generator_weights:
@@ -260,7 +260,6 @@ class StyleGANIQA(QualityModel):
                 stage_of_code[int(c)] = stage
         self.stage_of_code = [stage_of_code[i] for i in range(g.num_latent)]
         sizes = [cfg.input_size // s for s in (4, 8, 16, 32)]
-        w = widths
         self.map2style = nn.ModuleList(GradualStyleBlock(w[s], g.cfg.style_dim, sizes[s], cfg.style_hidden) for s in self.stage_of_code)
         c_g = g.cfg.channels()[cfg.input_size]
         n_blocks = int(math.log2(cfg.input_size // sizes[3]))

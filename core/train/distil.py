@@ -27,28 +27,28 @@ from .mobile import rated_identities
 
 def teacher_scores(paths: list[str], teacher: str = "mobile-fiqa", weights: str | None = None, batch: int = 16,
                    progress: bool = True) -> np.ndarray:
-    """``teacher``'s score of each aligned crop in ``paths`` (NaN where a file cannot be read)."""
+    """``teacher``'s score of each aligned crop in ``paths`` (NaN where a file cannot be read), through the trainer's
+    own loading and scoring (:func:`~core.train.iqa.load_faces`, :func:`~core.train.iqa.predict_table`): the label
+    is computed on the very pixels the student trains on."""
     from tqdm.auto import tqdm  # noqa: PLC0415
 
-    from ..io import load_image  # noqa: PLC0415
     from ..models import create_model  # noqa: PLC0415
-    from ..tensors import resize_square  # noqa: PLC0415
+    from .iqa import load_faces, predict_table  # noqa: PLC0415
 
     model = create_model(teacher, weights=weights, device="cpu")
     size = model.info.input_size
     out = np.full(len(paths), np.nan, np.float32)
     for i in tqdm(range(0, len(paths), batch), desc=f"teacher {teacher}", disable=not progress):
-        rows, imgs = [], []
+        rows, faces = [], []
         for j in range(i, min(i + batch, len(paths))):
             try:
-                img = torch.from_numpy(np.ascontiguousarray(load_image(paths[j]))).permute(2, 0, 1).float() / 255
-            except Exception:  # noqa: BLE001 - a bad file keeps NaN and is dropped by the caller
+                faces.append(load_faces([paths[j]], size))
+            except FaceIQAError:  # unreadable: keeps NaN and is dropped by distillation_table
                 continue
             rows.append(j)
-            imgs.append(resize_square(img[None], size)[0])
         if rows:
             with torch.inference_mode():
-                out[rows] = model({"aligned": torch.stack(imgs)}).float().numpy()
+                out[rows] = predict_table(model, torch.cat(faces), None, batch)
     return out
 
 
